@@ -1,0 +1,72 @@
+#include "core/file.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+namespace autoseal {
+namespace {
+
+class FileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("autoseal-file-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    ASSERT_TRUE(MakeDirectories(dir_.string()).has_value());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(FileTest, AtomicWriteCreatesFileWithMode) {
+  auto path = (dir_ / "key.pem").string();
+  ASSERT_TRUE(WriteFileAtomic(path, "secret", 0600, Overwrite::kNo).has_value());
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(*ReadFile(path), "secret");
+}
+
+TEST_F(FileTest, NoOverwriteKeepsExistingFileAndLeavesNoTemporaries) {
+  auto path = (dir_ / "key.pem").string();
+  ASSERT_TRUE(WriteFileAtomic(path, "first", 0600, Overwrite::kNo).has_value());
+  auto second = WriteFileAtomic(path, "second", 0600, Overwrite::kNo);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(*ReadFile(path), "first");
+  int files = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir_)) ++files;
+  EXPECT_EQ(files, 1);
+}
+
+TEST_F(FileTest, OverwriteReplaces) {
+  auto path = (dir_ / "a").string();
+  ASSERT_TRUE(WriteFileAtomic(path, "1").has_value());
+  ASSERT_TRUE(WriteFileAtomic(path, "2").has_value());
+  EXPECT_EQ(*ReadFile(path), "2");
+}
+
+TEST_F(FileTest, ReadRefusesOversizedAndMissingFiles) {
+  auto path = (dir_ / "big").string();
+  ASSERT_TRUE(WriteFileAtomic(path, std::string(100, 'x')).has_value());
+  EXPECT_FALSE(ReadFile(path, 99).has_value());
+  auto missing = ReadFile((dir_ / "nope").string());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(FileTest, UnwritableDirectoryIsAnError) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root can write anywhere";
+  auto ro = (dir_ / "ro").string();
+  ASSERT_TRUE(MakeDirectories(ro).has_value());
+  ::chmod(ro.c_str(), 0500);
+  EXPECT_FALSE(WriteFileAtomic(ro + "/x", "data").has_value());
+}
+
+}  // namespace
+}  // namespace autoseal
