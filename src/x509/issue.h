@@ -1,0 +1,61 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "crypto/key.h"
+#include "x509/certificate.h"
+#include "x509/csr.h"
+#include "x509/profile.h"
+
+namespace autoseal::x509 {
+
+// Everything that goes into a certificate; the profile fixes the extensions.
+struct CertificateSpec {
+  Profile profile = Profile::kTlsServer;
+  std::optional<crypto::PublicKey> subject_key;
+  std::string common_name;   // leaf: defaults to the first name; CA: required
+  std::string organization;  // CA certificates only
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  std::vector<std::string> email_addresses;
+  TimePoint not_before;
+  TimePoint not_after;         // inclusive (RFC 5280 §4.1.2.5)
+  int path_length = -1;        // CA certificates; -1 = unlimited
+  std::vector<std::string> crl_urls;  // cRLDistributionPoints, HTTP
+};
+
+// Options for turning a CSR into a spec.
+struct IssueOptions {
+  std::optional<int> days;  // validity; the profile's default when unset
+  TimePoint now;
+  std::vector<std::string> crl_urls;
+};
+
+// Checks a CSR before anything is signed, stopping at the first problem with a specific error:
+// self-signature (kCrypto), key type and size for the profile (kPolicy), and names
+// (kInvalidArgument: A-labels only, wildcard only as the whole left-most label, no IP address as
+// a DNS name, names of the wrong kind for the profile, none at all).
+Status CheckRequest(const CertificateRequest& csr, Profile profile);
+
+// Runs CheckRequest and builds the spec from the CSR's key and names. Validity: days (default per
+// profile), refused beyond the profile's maximum.
+Result<CertificateSpec> SpecFromRequest(const CertificateRequest& csr, Profile profile,
+                                        const IssueOptions& options);
+
+// Signs a certificate for spec with issuer_key (SM2: SM3 and the standard ID; RSA: SHA-256;
+// ECDSA: the issuer curve's digest). issuer is the issuing CA certificate, or nullptr for a
+// self-signed root (spec.profile must then be kRootCa and subject_key the issuer key's public
+// part). Serial: 20 random bytes, positive. Checks the spec against the profile and the issuer
+// (CA, key match, validity nested) and fails with a specific error. Thread-safe.
+Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certificate* issuer,
+                                     const crypto::PrivateKey& issuer_key);
+
+// A fresh certificate serial: 20 random bytes with the top bit clear and a non-zero first byte,
+// so the DER INTEGER is positive and exactly 20 octets (RFC 5280 §4.1.2.2, CA/B BR §7.1).
+Result<Bytes> NewSerialNumber();
+
+}  // namespace autoseal::x509
