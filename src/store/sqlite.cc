@@ -1,0 +1,528 @@
+#include "store/sqlite.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+namespace autoseal::store {
+namespace {
+
+// How long a writer waits for another process's write lock before failing with "database is
+// locked". Within one process our mutex already serialises writers.
+constexpr int kBusyTimeoutMs = 5000;
+// Services use a fixed set of statements; the bound only guards against a caller that builds SQL
+// text dynamically.
+constexpr size_t kMaxCachedStatements = 256;
+constexpr size_t kMaxSqlExcerpt = 80;
+
+struct SqliteCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using SqlitePtr = std::unique_ptr<sqlite3, SqliteCloser>;
+
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
+
+// The statement quoted for an error message: whitespace collapsed, long statements cut short.
+// Parameters are never included (they may be secrets).
+std::string Quote(std::string_view sql) {
+  std::string out = "\"";
+  bool space = false;
+  for (char c : sql) {
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+      space = out.size() > 1;
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    if (out.size() > kMaxSqlExcerpt) {
+      out += "...";
+      break;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+// Turns SQLite's result code and message into an Error. With extended result codes on, rc tells
+// a uniqueness violation apart from other constraint failures.
+Error SqliteError(sqlite3* db, int rc, std::string_view what) {
+  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  ErrorCode code = (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+                       ? ErrorCode::kAlreadyExists
+                       : ErrorCode::kDatabase;
+  return Error(code, std::string(what) + ": " + (message != nullptr ? message : "unknown error"));
+}
+
+bool IsBlank(std::string_view sql) {
+  return sql.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+// Resets a cached statement and drops its bindings when a call is done with it, so that it holds
+// no read snapshot and points at no caller memory.
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~ResetOnExit() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// The one SQLite connection and its prepared-statement cache. Not thread-safe: its owner
+// serialises calls.
+class Connection {
+ public:
+  explicit Connection(SqlitePtr db) : db_(std::move(db)) {}
+
+  // Runs one statement to completion; returns the rows it changed.
+  Result<int64_t> Execute(std::string_view sql, std::span<const Value> params) {
+    sqlite3_stmt* stmt = TRY(Prepare(sql));
+    ResetOnExit reset(stmt);
+    TRY(Bind(stmt, sql, params));
+    TRY(Step(stmt, sql, nullptr, 0));
+    return sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes64(db_.get());
+  }
+
+  // Runs one statement; returns up to max_rows of its rows.
+  Result<std::vector<Row>> Query(std::string_view sql, std::span<const Value> params,
+                                 size_t max_rows) {
+    sqlite3_stmt* stmt = TRY(Prepare(sql));
+    ResetOnExit reset(stmt);
+    TRY(Bind(stmt, sql, params));
+    std::vector<Row> rows;
+    TRY(Step(stmt, sql, &rows, max_rows));
+    return rows;
+  }
+
+  // Runs every statement in sql (no parameters, not cached); errors are prefixed with what.
+  Status ExecuteScript(std::string_view sql, std::string_view what) {
+    const char* next = sql.data();
+    const char* end = sql.data() + sql.size();
+    while (next < end) {
+      sqlite3_stmt* raw = nullptr;
+      const char* tail = nullptr;
+      int rc = sqlite3_prepare_v2(db_.get(), next, static_cast<int>(end - next), &raw, &tail);
+      StatementPtr stmt(raw);
+      if (rc != SQLITE_OK) return Fail(SqliteError(db_.get(), rc, what));
+      if (stmt == nullptr) break;  // only whitespace or comments remain
+      while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+      }
+      if (rc != SQLITE_DONE) return Fail(SqliteError(db_.get(), rc, what));
+      next = tail;
+    }
+    return Ok();
+  }
+
+  // Returns whether a transaction is open (SQLite may have rolled one back by itself after
+  // an I/O error or a full disk).
+  bool InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
+
+ private:
+  // Returns the cached prepared statement for sql, preparing it on first use. Refuses SQL
+  // holding more than one statement: the rest would silently not run.
+  Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    if (auto it = cache_.find(sql); it != cache_.end()) return it->second.get();
+    if (sql.size() >= INT_MAX) return Fail(ErrorCode::kInvalidArgument, "SQL text too long");
+    sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &raw, &tail);
+    StatementPtr stmt(raw);
+    if (rc != SQLITE_OK) return Fail(SqliteError(db_.get(), rc, "preparing " + Quote(sql)));
+    if (stmt == nullptr)
+      return Fail(ErrorCode::kInvalidArgument, "no SQL statement in " + Quote(sql));
+    std::string_view rest = sql.substr(static_cast<size_t>(tail - sql.data()));
+    if (!IsBlank(rest)) {
+      sqlite3_stmt* second_raw = nullptr;
+      rc = sqlite3_prepare_v2(db_.get(), rest.data(), static_cast<int>(rest.size()), &second_raw,
+                              nullptr);
+      StatementPtr second(second_raw);
+      if (rc != SQLITE_OK || second != nullptr) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "more than one SQL statement in " + Quote(sql) + "; run one at a time");
+      }
+    }
+    if (cache_.size() >= kMaxCachedStatements) cache_.clear();
+    return cache_.emplace(std::string(sql), std::move(stmt)).first->second.get();
+  }
+
+  Status Bind(sqlite3_stmt* stmt, std::string_view sql, std::span<const Value> params) {
+    int expected = sqlite3_bind_parameter_count(stmt);
+    if (static_cast<size_t>(expected) != params.size()) {
+      return Fail(ErrorCode::kInvalidArgument, Quote(sql) + " takes " + std::to_string(expected) +
+                                                   " parameters, given " +
+                                                   std::to_string(params.size()));
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Value& value = params[i];
+      const int index = static_cast<int>(i) + 1;
+      int rc = SQLITE_OK;
+      // SQLITE_STATIC: the caller's values outlive the statement's use; ResetOnExit unbinds.
+      switch (value.type()) {
+        case ValueType::kNull:
+          rc = sqlite3_bind_null(stmt, index);
+          break;
+        case ValueType::kInteger:
+          rc = sqlite3_bind_int64(stmt, index, *value.Int());
+          break;
+        case ValueType::kReal:
+          rc = sqlite3_bind_double(stmt, index, *value.Real());
+          break;
+        case ValueType::kText: {
+          const std::string& text = *value.text_if();
+          rc = sqlite3_bind_text64(stmt, index, text.data(), text.size(), SQLITE_STATIC,
+                                   SQLITE_UTF8);
+          break;
+        }
+        case ValueType::kBlob: {
+          const Bytes& blob = *value.blob_if();
+          // A null data pointer would bind NULL, so an empty blob is bound explicitly.
+          rc = blob.empty()
+                   ? sqlite3_bind_zeroblob(stmt, index, 0)
+                   : sqlite3_bind_blob64(stmt, index, blob.data(), blob.size(), SQLITE_STATIC);
+          break;
+        }
+      }
+      if (rc != SQLITE_OK) {
+        return Fail(SqliteError(
+            db_.get(), rc, "binding parameter " + std::to_string(index) + " of " + Quote(sql)));
+      }
+    }
+    return Ok();
+  }
+
+  // Steps stmt to completion, or until max_rows rows are collected into rows (when not null).
+  Status Step(sqlite3_stmt* stmt, std::string_view sql, std::vector<Row>* rows, size_t max_rows) {
+    std::shared_ptr<std::vector<std::string>> names;
+    for (;;) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) return Ok();
+      if (rc != SQLITE_ROW) return Fail(SqliteError(db_.get(), rc, "executing " + Quote(sql)));
+      if (rows == nullptr) continue;
+      const int columns = sqlite3_column_count(stmt);
+      if (names == nullptr) {
+        names = std::make_shared<std::vector<std::string>>();
+        for (int i = 0; i < columns; ++i) {
+          const char* name = sqlite3_column_name(stmt, i);
+          names->emplace_back(name != nullptr ? name : "");
+        }
+      }
+      std::vector<Value> values;
+      values.reserve(static_cast<size_t>(columns));
+      for (int i = 0; i < columns; ++i) values.push_back(TRY(ReadColumn(stmt, i, sql)));
+      rows->emplace_back(names, std::move(values));
+      if (rows->size() >= max_rows) return Ok();
+    }
+  }
+
+  Result<Value> ReadColumn(sqlite3_stmt* stmt, int i, std::string_view sql) {
+    switch (sqlite3_column_type(stmt, i)) {
+      case SQLITE_INTEGER:
+        return Value(static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
+      case SQLITE_FLOAT:
+        return Value(sqlite3_column_double(stmt, i));
+      case SQLITE_TEXT: {
+        const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+        const auto size = static_cast<size_t>(sqlite3_column_bytes(stmt, i));
+        if (data == nullptr && sqlite3_errcode(db_.get()) == SQLITE_NOMEM) break;
+        return Value(std::string(data != nullptr ? data : "", data != nullptr ? size : 0));
+      }
+      case SQLITE_BLOB: {
+        const auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(stmt, i));
+        const auto size = static_cast<size_t>(sqlite3_column_bytes(stmt, i));
+        if (data == nullptr && sqlite3_errcode(db_.get()) == SQLITE_NOMEM) break;
+        return Value(data != nullptr ? Bytes(data, data + size) : Bytes());
+      }
+      default:
+        return Value();
+    }
+    return Fail(SqliteError(db_.get(), SQLITE_NOMEM, "reading a row of " + Quote(sql)));
+  }
+
+  // Declared first so that it is destroyed last, after the statements that belong to it.
+  SqlitePtr db_;
+  std::unordered_map<std::string, StatementPtr, StringHash, std::equal_to<>> cache_;
+};
+
+// Runs fn inside a transaction (depth 0: BEGIN IMMEDIATE) or a savepoint (nested), handing it a
+// Database bound to conn at depth + 1. The caller holds the connection's lock.
+Status RunInTransaction(Connection& conn, int depth, const std::function<Status(Database&)>& fn);
+
+// The Database handed to a transaction function: the locked connection, used directly.
+class TransactionDatabase final : public Database {
+ public:
+  TransactionDatabase(Connection& conn, int depth) : conn_(conn), depth_(depth) {}
+
+ protected:
+  Result<int64_t> DoExecute(std::string_view sql, std::span<const Value> params) override {
+    return conn_.Execute(sql, params);
+  }
+  Result<std::vector<Row>> DoQuery(std::string_view sql, std::span<const Value> params,
+                                   size_t max_rows) override {
+    return conn_.Query(sql, params, max_rows);
+  }
+  Status DoTransaction(const std::function<Status(Database&)>& fn) override {
+    return RunInTransaction(conn_, depth_, fn);
+  }
+
+ private:
+  Connection& conn_;
+  int depth_;
+};
+
+Status RunInTransaction(Connection& conn, int depth, const std::function<Status(Database&)>& fn) {
+  const std::string savepoint = "autoseal_" + std::to_string(depth);
+  // Undoes the transaction unless it committed, also if fn throws.
+  struct Undo {
+    Connection& conn;
+    int depth;
+    const std::string& savepoint;
+    bool armed = true;
+    ~Undo() {
+      if (!armed || !conn.InTransaction()) return;
+      if (depth == 0) {
+        static_cast<void>(conn.Execute("ROLLBACK", {}));
+      } else {
+        static_cast<void>(conn.Execute("ROLLBACK TO " + savepoint, {}));
+        static_cast<void>(conn.Execute("RELEASE " + savepoint, {}));
+      }
+    }
+  };
+  if (depth == 0) {
+    TRY_CONTEXT(conn.Execute("BEGIN IMMEDIATE", {}), "cannot begin a transaction");
+  } else {
+    TRY_CONTEXT(conn.Execute("SAVEPOINT " + savepoint, {}), "cannot begin a nested transaction");
+  }
+  Undo undo{conn, depth, savepoint};
+  TransactionDatabase tx(conn, depth + 1);
+  TRY(fn(tx));
+  if (depth == 0) {
+    TRY_CONTEXT(conn.Execute("COMMIT", {}), "cannot commit");
+  } else {
+    TRY_CONTEXT(conn.Execute("RELEASE " + savepoint, {}), "cannot commit a nested transaction");
+  }
+  undo.armed = false;
+  return Ok();
+}
+
+// The Database OpenSqlite returns: one connection behind a mutex.
+class SqliteDatabase final : public Database {
+ public:
+  explicit SqliteDatabase(SqlitePtr db) : conn_(std::move(db)) {}
+
+  Connection& connection() { return conn_; }
+
+ protected:
+  Result<int64_t> DoExecute(std::string_view sql, std::span<const Value> params) override {
+    Lock lock(*this);
+    return conn_.Execute(sql, params);
+  }
+  Result<std::vector<Row>> DoQuery(std::string_view sql, std::span<const Value> params,
+                                   size_t max_rows) override {
+    Lock lock(*this);
+    return conn_.Query(sql, params, max_rows);
+  }
+  Status DoTransaction(const std::function<Status(Database&)>& fn) override {
+    Lock lock(*this);
+    return RunInTransaction(conn_, 0, fn);
+  }
+
+ private:
+  // Holds mutex_, remembering the holder so that re-entry from a transaction function on the
+  // same thread aborts with a clear message instead of deadlocking.
+  class Lock {
+   public:
+    explicit Lock(SqliteDatabase& db) : db_(db) {
+      CHECK_MSG(db_.holder_.load(std::memory_order_relaxed) != std::this_thread::get_id(),
+                "the Database was used from inside its own Transaction function; use the "
+                "Database& passed to the function");
+      db_.mutex_.lock();
+      db_.holder_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    }
+    ~Lock() {
+      db_.holder_.store(std::thread::id(), std::memory_order_relaxed);
+      db_.mutex_.unlock();
+    }
+    Lock(const Lock&) = delete;
+    Lock& operator=(const Lock&) = delete;
+
+   private:
+    SqliteDatabase& db_;
+  };
+
+  std::mutex mutex_;
+  std::atomic<std::thread::id> holder_;
+  Connection conn_;
+};
+
+Status ValidateMigrations(std::span<const Migration> migrations) {
+  int previous = 0;
+  for (const Migration& m : migrations) {
+    if (m.version <= previous) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "migration versions must be positive and strictly increasing; " +
+                      std::to_string(m.version) + " follows " + std::to_string(previous));
+    }
+    previous = m.version;
+  }
+  return Ok();
+}
+
+// Checks the directory and creates the file with mode 0600 before SQLite sees it (SQLite would
+// create it 0644; its -wal and -shm files copy the database file's mode).
+Status PrepareFile(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    return Fail(ErrorCode::kIo, "cannot open database " + path + ": directory " + dir +
+                                    (errno == ENOENT ? " does not exist"
+                                                     : ": " + std::string(std::strerror(errno))));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Fail(ErrorCode::kIo,
+                "cannot open database " + path + ": " + dir + " is not a directory");
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return Fail(ErrorCode::kIo, "cannot open database " + path + ": directory " + dir +
+                                    " is not writable (SQLite keeps its WAL files there)");
+  }
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    // The umask may have narrowed the mode; make it exactly 0600. Then make the new directory
+    // entry durable.
+    bool ok = ::fchmod(fd, 0600) == 0 && ::fsync(fd) == 0;
+    ::close(fd);
+    if (ok) {
+      int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      ok = dir_fd >= 0 && ::fsync(dir_fd) == 0;
+      if (dir_fd >= 0) ::close(dir_fd);
+    }
+    if (!ok) {
+      return Fail(ErrorCode::kIo,
+                  "cannot create database " + path + ": " + std::string(std::strerror(errno)));
+    }
+    return Ok();
+  }
+  if (errno != EEXIST) {
+    return Fail(ErrorCode::kIo,
+                "cannot create database " + path + ": " + std::string(std::strerror(errno)));
+  }
+  fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    return Fail(ErrorCode::kIo,
+                "cannot open database " + path + ": " + std::string(std::strerror(errno)));
+  }
+  ::close(fd);
+  return Ok();
+}
+
+Result<int64_t> UserVersion(Connection& conn) {
+  std::vector<Row> rows = TRY(conn.Query("PRAGMA user_version", {}, 1));
+  if (rows.empty()) return Fail(ErrorCode::kDatabase, "PRAGMA user_version returned nothing");
+  return rows.front().Int(0);
+}
+
+Status Migrate(Connection& conn, const std::string& path, std::span<const Migration> migrations) {
+  const int64_t latest = migrations.empty() ? 0 : migrations.back().version;
+  auto check_not_newer = [&](int64_t current) -> Status {
+    if (current > latest) {
+      return Fail(ErrorCode::kDatabase,
+                  "database " + path + " has schema version " + std::to_string(current) +
+                      ", newer than the latest this autoseal knows (" + std::to_string(latest) +
+                      "); it was written by a newer autoseal, so upgrade autoseal to use it");
+    }
+    return Ok();
+  };
+  // The common case, an up-to-date schema, takes no write lock.
+  const int64_t seen = TRY(UserVersion(conn));
+  TRY(check_not_newer(seen));
+  if (seen == latest) return Ok();
+  return RunInTransaction(conn, 0, [&](Database&) -> Status {
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    const int64_t current = TRY(UserVersion(conn));
+    TRY(check_not_newer(current));
+    for (const Migration& m : migrations) {
+      if (m.version <= current) continue;
+      const std::string what = "database " + path + ": migration " + std::to_string(m.version);
+      TRY(conn.ExecuteScript(m.sql, what));
+      TRY(conn.ExecuteScript("PRAGMA user_version = " + std::to_string(m.version), what));
+    }
+    return Ok();
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
+                                             std::span<const Migration> migrations) {
+  TRY(ValidateMigrations(migrations));
+  if (sqlite3_threadsafe() == 0) {
+    return Fail(ErrorCode::kUnsupported, "the SQLite library was built without thread support");
+  }
+  const bool in_memory = path == ":memory:";
+  if (!in_memory) TRY(PrepareFile(path));
+
+  sqlite3* raw = nullptr;
+  // NOMUTEX: SqliteDatabase serialises all use of the connection itself.
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (in_memory ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  SqlitePtr db(raw);
+  if (rc != SQLITE_OK) return Fail(SqliteError(db.get(), rc, "cannot open database " + path));
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  // Refuse SQL that could corrupt the file, double-quoted string literals (a portability trap:
+  // PostgreSQL reads them as identifiers), and functions smuggled in through the schema.
+  sqlite3_db_config(db.get(), SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(db.get(), SQLITE_DBCONFIG_DQS_DML, 0, nullptr);
+  sqlite3_db_config(db.get(), SQLITE_DBCONFIG_DQS_DDL, 0, nullptr);
+  sqlite3_db_config(db.get(), SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+
+  auto database = std::make_unique<SqliteDatabase>(std::move(db));
+  Connection& conn = database->connection();
+  const std::string context = "cannot open database " + path;
+
+  // WAL: readers do not block the writer; synchronous=FULL syncs the WAL at every commit, so an
+  // acknowledged transaction is durable (DESIGN.md §5), not merely consistent as with NORMAL.
+  std::vector<Row> mode = TRY_CONTEXT(conn.Query("PRAGMA journal_mode = WAL", {}, 1), context);
+  std::string journal = mode.empty() ? "" : mode.front().Text(0).value_or("");
+  if (journal != (in_memory ? "memory" : "wal")) {
+    return Fail(ErrorCode::kDatabase,
+                context + ": cannot switch to WAL journal mode (got \"" + journal + "\")");
+  }
+  TRY_CONTEXT(conn.Execute("PRAGMA synchronous = FULL", {}), context);
+  TRY_CONTEXT(conn.Execute("PRAGMA foreign_keys = ON", {}), context);
+  std::vector<Row> fk = TRY_CONTEXT(conn.Query("PRAGMA foreign_keys", {}, 1), context);
+  if (fk.empty() || fk.front().Int(0).value_or(0) != 1) {
+    return Fail(ErrorCode::kDatabase, context + ": cannot enable foreign keys");
+  }
+
+  TRY(Migrate(conn, path, migrations));
+  return std::unique_ptr<Database>(std::move(database));
+}
+
+}  // namespace autoseal::store

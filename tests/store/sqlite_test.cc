@@ -1,0 +1,494 @@
+#include "store/sqlite.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/file.h"
+
+namespace autoseal::store {
+namespace {
+
+constexpr Migration kSchemaV1[] = {
+    {1, "CREATE TABLE certs (id INTEGER PRIMARY KEY, serial TEXT NOT NULL UNIQUE, der BLOB);"},
+};
+
+// Version 2 inserts a row, so running it twice would be visible.
+constexpr Migration kSchemaV2[] = {
+    kSchemaV1[0],
+    {2,
+     "CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT NOT NULL);\n"
+     "INSERT INTO events (what) VALUES ('schema v2');"},
+};
+
+constexpr Migration kSchemaV3[] = {
+    kSchemaV2[0],
+    kSchemaV2[1],
+    {3,
+     "-- revocations refer to certificates\n"
+     "CREATE TABLE revocations (cert_id INTEGER NOT NULL REFERENCES certs(id), "
+     "reason INTEGER);\n"
+     "INSERT INTO events (what) VALUES ('schema v3');"},
+};
+
+class SqliteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("autoseal-store-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+            std::to_string(std::random_device()()));
+    std::filesystem::remove_all(dir_);
+    ASSERT_TRUE(MakeDirectories(dir_.string()).has_value());
+    path_ = (dir_ / "test.db").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Database> Open(std::span<const Migration> migrations) {
+    auto db = OpenSqlite(path_, migrations);
+    EXPECT_TRUE(db.has_value()) << db.error().message();
+    return db.has_value() ? std::move(*db) : nullptr;
+  }
+
+  static int64_t Count(Database& db, std::string_view table) {
+    auto row = db.QueryRow("SELECT COUNT(*) FROM " + std::string(table));
+    EXPECT_TRUE(row.has_value()) << row.error().message();
+    if (!row.has_value() || !row->has_value()) return -1;
+    return (*row)->Int(0).value_or(-1);
+  }
+
+  static int64_t UserVersion(Database& db) {
+    auto row = db.QueryRow("PRAGMA user_version");
+    if (!row.has_value() || !row->has_value()) return -1;
+    return (*row)->Int(0).value_or(-1);
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(SqliteTest, MigrationsRunOnceAcrossReopens) {
+  {
+    auto db = Open(kSchemaV2);
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(UserVersion(*db), 2);
+    EXPECT_EQ(Count(*db, "events"), 1);
+  }
+  {
+    auto db = Open(kSchemaV2);
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(UserVersion(*db), 2);
+    EXPECT_EQ(Count(*db, "events"), 1);  // version 2 did not run again
+  }
+  {
+    auto db = Open(kSchemaV3);  // an upgrade runs only the new step
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(UserVersion(*db), 3);
+    auto rows = db->Query("SELECT what FROM events ORDER BY id");
+    ASSERT_TRUE(rows.has_value()) << rows.error().message();
+    ASSERT_EQ(rows->size(), 2u);
+    EXPECT_EQ(*(*rows)[0].Text(0), "schema v2");
+    EXPECT_EQ(*(*rows)[1].Text("what"), "schema v3");
+  }
+}
+
+TEST_F(SqliteTest, NewerSchemaIsRefusedAndLeftUntouched) {
+  ASSERT_NE(Open(kSchemaV3), nullptr);
+  auto old_code = OpenSqlite(path_, kSchemaV2);
+  ASSERT_FALSE(old_code.has_value());
+  EXPECT_EQ(old_code.error().code(), ErrorCode::kDatabase);
+  const std::string& message = old_code.error().message();
+  EXPECT_NE(message.find("schema version 3"), std::string::npos) << message;
+  EXPECT_NE(message.find("newer"), std::string::npos) << message;
+  EXPECT_NE(message.find(path_), std::string::npos) << message;
+
+  auto db = Open(kSchemaV3);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(UserVersion(*db), 3);
+  EXPECT_EQ(Count(*db, "events"), 2);
+}
+
+TEST_F(SqliteTest, FailedMigrationLeavesThePreviousSchema) {
+  ASSERT_NE(Open(kSchemaV1), nullptr);
+  const Migration broken[] = {
+      kSchemaV1[0],
+      {2, "CREATE TABLE half (x INTEGER); INSERT INTO no_such_table VALUES (1);"},
+  };
+  auto failed = OpenSqlite(path_, broken);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code(), ErrorCode::kDatabase);
+  EXPECT_NE(failed.error().message().find("migration 2"), std::string::npos)
+      << failed.error().message();
+  EXPECT_NE(failed.error().message().find("no_such_table"), std::string::npos)
+      << failed.error().message();
+
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(UserVersion(*db), 1);
+  EXPECT_FALSE(db->Query("SELECT * FROM half").has_value());  // its first statement was undone
+}
+
+TEST_F(SqliteTest, MalformedMigrationListIsRejected) {
+  const Migration out_of_order[] = {{2, "SELECT 1;"}, {1, "SELECT 1;"}};
+  auto db = OpenSqlite(path_, out_of_order);
+  ASSERT_FALSE(db.has_value());
+  EXPECT_EQ(db.error().code(), ErrorCode::kInvalidArgument);
+  const Migration zero[] = {{0, "SELECT 1;"}};
+  EXPECT_FALSE(OpenSqlite(path_, zero).has_value());
+}
+
+TEST_F(SqliteTest, TransactionErrorRollsBackEveryWrite) {
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  Status status = db->Transaction([](Database& tx) -> Status {
+    TRY(tx.Execute("INSERT INTO certs (serial) VALUES (?)", {"01"}));
+    TRY(tx.Execute("INSERT INTO certs (serial) VALUES (?)", {"02"}));
+    return Fail(ErrorCode::kPolicy, "refused after writing");
+  });
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error().code(), ErrorCode::kPolicy);  // fn's own error comes back
+  EXPECT_EQ(status.error().message(), "refused after writing");
+  EXPECT_EQ(Count(*db, "certs"), 0);
+
+  // A failing statement inside the transaction rolls back the earlier ones too.
+  status = db->Transaction([](Database& tx) -> Status {
+    TRY(tx.Execute("INSERT INTO certs (serial) VALUES (?)", {"03"}));
+    TRY(tx.Execute("INSERT INTO certs (serial) VALUES (?)", {"03"}));
+    return Ok();
+  });
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(Count(*db, "certs"), 0);
+
+  // The connection is usable afterwards and a successful transaction commits.
+  ASSERT_TRUE(db->Transaction([](Database& tx) -> Status {
+                  return tx.Execute("INSERT INTO certs (serial) VALUES (?)", {"04"});
+                }).has_value());
+  EXPECT_EQ(Count(*db, "certs"), 1);
+}
+
+TEST_F(SqliteTest, NestedTransactionRollsBackOnlyItsOwnWrites) {
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  Status status = db->Transaction([](Database& tx) -> Status {
+    TRY(tx.Execute("INSERT INTO certs (serial) VALUES ('outer')"));
+    Status inner = tx.Transaction([](Database& inner_tx) -> Status {
+      TRY(inner_tx.Execute("INSERT INTO certs (serial) VALUES ('inner')"));
+      return Fail(ErrorCode::kPolicy, "inner refused");
+    });
+    if (inner.has_value()) return Fail(ErrorCode::kInternal, "inner should have failed");
+    return tx.Transaction([](Database& inner_tx) -> Status {
+      return inner_tx.Execute("INSERT INTO certs (serial) VALUES ('inner2')");
+    });
+  });
+  ASSERT_TRUE(status.has_value()) << status.error().message();
+  auto rows = db->Query("SELECT serial FROM certs ORDER BY id");
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ(*(*rows)[0].Text(0), "outer");
+  EXPECT_EQ(*(*rows)[1].Text(0), "inner2");
+}
+
+TEST_F(SqliteTest, UniqueViolationIsAlreadyExists) {
+  auto db = Open(kSchemaV3);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Execute("INSERT INTO certs (id, serial) VALUES (1, 'aa')").has_value());
+
+  auto dup_unique = db->Execute("INSERT INTO certs (id, serial) VALUES (2, 'aa')");
+  ASSERT_FALSE(dup_unique.has_value());
+  EXPECT_EQ(dup_unique.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_NE(dup_unique.error().message().find("UNIQUE constraint failed: certs.serial"),
+            std::string::npos)
+      << dup_unique.error().message();
+
+  auto dup_key = db->Execute("INSERT INTO certs (id, serial) VALUES (1, 'bb')");
+  ASSERT_FALSE(dup_key.has_value());
+  EXPECT_EQ(dup_key.error().code(), ErrorCode::kAlreadyExists);
+
+  // Other constraint failures are not duplicates.
+  auto not_null = db->Execute("INSERT INTO certs (id, serial) VALUES (3, NULL)");
+  ASSERT_FALSE(not_null.has_value());
+  EXPECT_EQ(not_null.error().code(), ErrorCode::kDatabase);
+  // Foreign keys are enforced.
+  auto dangling = db->Execute("INSERT INTO revocations (cert_id) VALUES (99)");
+  ASSERT_FALSE(dangling.has_value());
+  EXPECT_EQ(dangling.error().code(), ErrorCode::kDatabase);
+  EXPECT_NE(dangling.error().message().find("FOREIGN KEY"), std::string::npos)
+      << dangling.error().message();
+}
+
+TEST_F(SqliteTest, BlobsTextNullsAndNumbersRoundTrip) {
+  auto db = Open({});
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Execute("CREATE TABLE v (k INTEGER PRIMARY KEY, x)").has_value());
+  Bytes all_bytes(256);
+  for (size_t i = 0; i < all_bytes.size(); ++i) all_bytes[i] = static_cast<uint8_t>(i);
+  const std::string with_nul("a\0b", 3);
+  const std::vector<Value> values = {Value(all_bytes), Value(Bytes{}),
+                                     Value(""),        Value(with_nul),
+                                     Value(nullptr),   Value(INT64_MIN),
+                                     Value(INT64_MAX), Value(-0.25),
+                                     Value("héllo ✓"), Value(std::optional<std::string>())};
+  for (size_t i = 0; i < values.size(); ++i) {
+    auto status =
+        db->Execute("INSERT INTO v (k, x) VALUES (?, ?)", {static_cast<int64_t>(i), values[i]});
+    ASSERT_TRUE(status.has_value()) << status.error().message();
+  }
+  auto rows = db->Query("SELECT x, typeof(x) AS t FROM v ORDER BY k");
+  ASSERT_TRUE(rows.has_value()) << rows.error().message();
+  ASSERT_EQ(rows->size(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ((*rows)[i][0], values[i]) << "row " << i << " stored as " << *(*rows)[i].Text("t");
+  }
+  // An empty blob stays a blob, not NULL; an empty string stays text.
+  EXPECT_EQ(*(*rows)[1].Text("t"), "blob");
+  EXPECT_EQ(*(*rows)[2].Text("t"), "text");
+  EXPECT_EQ(*(*rows)[4].Text("t"), "null");
+  EXPECT_EQ(*(*rows)[0].Blob("x"), all_bytes);
+  EXPECT_EQ(*(*rows)[4].NullableBlob("x"), std::nullopt);
+  // A blob read as text is a type error, not a silent conversion.
+  EXPECT_FALSE((*rows)[0].Text("x").has_value());
+  // Parameters compare as stored.
+  auto found = db->QueryRow("SELECT k FROM v WHERE x = ?", {all_bytes});
+  ASSERT_TRUE(found.has_value() && found->has_value());
+  EXPECT_EQ(*(*found)->Int(0), 0);
+}
+
+TEST_F(SqliteTest, ChangesReturningAndMissingRows) {
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  auto inserted = db->QueryRow("INSERT INTO certs (serial) VALUES (?) RETURNING id", {"01"});
+  ASSERT_TRUE(inserted.has_value()) << inserted.error().message();
+  ASSERT_TRUE(inserted->has_value());
+  const int64_t id = *(*inserted)->Int("id");
+  EXPECT_GT(id, 0);
+  ASSERT_TRUE(db->Execute("INSERT INTO certs (serial) VALUES ('02')").has_value());
+
+  auto changed = db->ExecuteChanges("UPDATE certs SET der = ? WHERE der IS NULL", {Bytes{1}});
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_EQ(*changed, 2);
+  // Compare-and-set: the second identical update finds nothing to change.
+  changed = db->ExecuteChanges("UPDATE certs SET der = ? WHERE der IS NULL", {Bytes{1}});
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_EQ(*changed, 0);
+  EXPECT_EQ(*db->ExecuteChanges("SELECT * FROM certs"), 0);
+
+  auto none = db->QueryRow("SELECT id FROM certs WHERE serial = ?", {"ff"});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
+  auto by_id = db->QueryRow("SELECT serial FROM certs WHERE id = ?", {id});
+  ASSERT_TRUE(by_id.has_value() && by_id->has_value());
+  EXPECT_EQ(*(*by_id)->Text(0), "01");
+}
+
+TEST_F(SqliteTest, MisuseIsReportedNotExecuted) {
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  auto two = db->Execute("INSERT INTO certs (serial) VALUES ('a'); DELETE FROM certs");
+  ASSERT_FALSE(two.has_value());
+  EXPECT_EQ(two.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Count(*db, "certs"), 0);
+
+  auto params = db->Execute("INSERT INTO certs (serial, der) VALUES (?, ?)", {"a"});
+  ASSERT_FALSE(params.has_value());
+  EXPECT_EQ(params.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(params.error().message().find("takes 2 parameters, given 1"), std::string::npos)
+      << params.error().message();
+
+  auto syntax = db->Query("SELEC 1");
+  ASSERT_FALSE(syntax.has_value());
+  EXPECT_EQ(syntax.error().code(), ErrorCode::kDatabase);
+  EXPECT_NE(syntax.error().message().find("syntax error"), std::string::npos);
+
+  // Double-quoted strings are identifiers, as in PostgreSQL, not string literals.
+  EXPECT_FALSE(db->Query("SELECT \"not a column\"").has_value());
+
+  // A trailing comment or semicolon is not a second statement.
+  EXPECT_TRUE(db->Query("SELECT 1; -- done").has_value());
+}
+
+TEST_F(SqliteTest, DurableSettingsAreOn) {
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  auto journal = db->QueryRow("PRAGMA journal_mode");
+  ASSERT_TRUE(journal.has_value() && journal->has_value());
+  EXPECT_EQ(*(*journal)->Text(0), "wal");
+  auto sync = db->QueryRow("PRAGMA synchronous");
+  ASSERT_TRUE(sync.has_value() && sync->has_value());
+  EXPECT_EQ(*(*sync)->Int(0), 2);  // FULL
+  auto fk = db->QueryRow("PRAGMA foreign_keys");
+  ASSERT_TRUE(fk.has_value() && fk->has_value());
+  EXPECT_EQ(*(*fk)->Int(0), 1);
+  auto busy = db->QueryRow("PRAGMA busy_timeout");
+  ASSERT_TRUE(busy.has_value() && busy->has_value());
+  EXPECT_GE(*(*busy)->Int(0), 1000);
+}
+
+TEST_F(SqliteTest, FilesAreCreatedOwnerOnly) {
+  ::mode_t old_umask = ::umask(022);
+  auto db = Open(kSchemaV1);
+  ::umask(old_umask);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Execute("INSERT INTO certs (serial) VALUES ('01')").has_value());
+  for (const std::string& file : {path_, path_ + "-wal", path_ + "-shm"}) {
+    struct stat st;
+    ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << file;
+  }
+}
+
+TEST_F(SqliteTest, DataSurvivesCloseAndReopen) {
+  const Bytes der = {0x30, 0x03, 0x02, 0x01, 0x00};
+  {
+    auto db = Open(kSchemaV1);
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(
+        db->Execute("INSERT INTO certs (serial, der) VALUES (?, ?)", {"0a", der}).has_value());
+    ASSERT_TRUE(
+        db->Transaction([&](Database& tx) -> Status {
+            return tx.Execute("INSERT INTO certs (serial, der) VALUES (?, ?)", {"0b", nullptr});
+          }).has_value());
+  }
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  auto rows = db->Query("SELECT serial, der FROM certs ORDER BY serial");
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ(*(*rows)[0].Text("serial"), "0a");
+  EXPECT_EQ(*(*rows)[0].Blob("der"), der);
+  EXPECT_EQ(*(*rows)[1].Text("serial"), "0b");
+  EXPECT_TRUE(*(*rows)[1].IsNull("der"));
+}
+
+TEST_F(SqliteTest, ConcurrentWritersAllLand) {
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string serial = std::to_string(t) + ":" + std::to_string(i);
+        Status status =
+            (i % 2 == 0) ? db->Execute("INSERT INTO certs (serial) VALUES (?)", {serial})
+                         : db->Transaction([&](Database& tx) -> Status {
+                             return tx.Execute("INSERT INTO certs (serial) VALUES (?)", {serial});
+                           });
+        if (!status.has_value()) ++failures;
+        if (!db->Query("SELECT COUNT(*) FROM certs").has_value()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Count(*db, "certs"), kThreads * kPerThread);
+}
+
+// Two connections to one file stand for two processes: BEGIN IMMEDIATE makes their
+// read-modify-write transactions take turns, so no increment is lost and none fails as busy.
+TEST_F(SqliteTest, WritersOnSeparateConnectionsAreSerialised) {
+  const Migration counter[] = {
+      {1, "CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0);"}};
+  auto first = Open(counter);
+  auto second = Open(counter);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  constexpr int kThreadsPerConnection = 3;
+  constexpr int kIncrements = 30;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (Database* db : {first.get(), second.get()}) {
+    for (int t = 0; t < kThreadsPerConnection; ++t) {
+      threads.emplace_back([&, db] {
+        for (int i = 0; i < kIncrements; ++i) {
+          Status status = db->Transaction([](Database& tx) -> Status {
+            auto row = TRY(tx.QueryRow("SELECT n FROM counter"));
+            if (!row.has_value()) return Fail(ErrorCode::kNotFound, "no counter");
+            const int64_t n = TRY(row->Int(0));
+            return tx.Execute("UPDATE counter SET n = ?", {n + 1});
+          });
+          if (!status.has_value()) {
+            ADD_FAILURE() << status.error().message();
+            ++failures;
+          }
+        }
+      });
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto row = first->QueryRow("SELECT n FROM counter");
+  ASSERT_TRUE(row.has_value() && row->has_value());
+  EXPECT_EQ(*(*row)->Int(0), 2 * kThreadsPerConnection * kIncrements);
+}
+
+TEST_F(SqliteTest, MissingDirectoryErrorNamesThePath) {
+  const std::string missing = (dir_ / "no" / "such" / "dir").string();
+  auto db = OpenSqlite(missing + "/ca.db", kSchemaV1);
+  ASSERT_FALSE(db.has_value());
+  EXPECT_EQ(db.error().code(), ErrorCode::kIo);
+  EXPECT_NE(db.error().message().find(missing), std::string::npos) << db.error().message();
+  EXPECT_NE(db.error().message().find("does not exist"), std::string::npos) << db.error().message();
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "no"));
+}
+
+TEST_F(SqliteTest, DirectoryThatIsAFileIsRefused) {
+  const std::string file = (dir_ / "plain").string();
+  ASSERT_TRUE(WriteFileAtomic(file, "x").has_value());
+  auto db = OpenSqlite(file + "/ca.db", kSchemaV1);
+  ASSERT_FALSE(db.has_value());
+  EXPECT_EQ(db.error().code(), ErrorCode::kIo);
+  EXPECT_NE(db.error().message().find(file), std::string::npos) << db.error().message();
+}
+
+TEST_F(SqliteTest, UnwritableDirectoryErrorNamesThePath) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root can write to any directory";
+  const std::filesystem::path locked = dir_ / "locked";
+  ASSERT_TRUE(MakeDirectories(locked.string()).has_value());
+  std::filesystem::permissions(
+      locked, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  auto db = OpenSqlite((locked / "ca.db").string(), kSchemaV1);
+  std::filesystem::permissions(locked, std::filesystem::perms::owner_all);
+  ASSERT_FALSE(db.has_value());
+  EXPECT_EQ(db.error().code(), ErrorCode::kIo);
+  EXPECT_NE(db.error().message().find(locked.string()), std::string::npos) << db.error().message();
+  EXPECT_NE(db.error().message().find("not writable"), std::string::npos);
+}
+
+TEST_F(SqliteTest, NonDatabaseFileIsADatabaseError) {
+  ASSERT_TRUE(WriteFileAtomic(path_, std::string(4096, 'x'), 0600).has_value());
+  auto db = OpenSqlite(path_, kSchemaV1);
+  ASSERT_FALSE(db.has_value());
+  EXPECT_EQ(db.error().code(), ErrorCode::kDatabase);
+  EXPECT_NE(db.error().message().find(path_), std::string::npos) << db.error().message();
+  EXPECT_NE(db.error().message().find("not a database"), std::string::npos) << db.error().message();
+}
+
+TEST_F(SqliteTest, InMemoryDatabaseForTests) {
+  auto db = OpenSqlite(":memory:", kSchemaV2);
+  ASSERT_TRUE(db.has_value()) << db.error().message();
+  EXPECT_EQ(Count(**db, "events"), 1);
+  EXPECT_FALSE(std::filesystem::exists(":memory:"));
+}
+
+TEST_F(SqliteTest, UsingTheOuterDatabaseInsideATransactionAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  EXPECT_DEATH(static_cast<void>(db->Transaction([&](Database&) -> Status {
+                 return db->Execute("INSERT INTO certs (serial) VALUES ('x')");
+               })),
+               "use the Database& passed to the function");
+}
+
+}  // namespace
+}  // namespace autoseal::store
