@@ -38,6 +38,8 @@ Result<Certificate> Certificate::Adopt(X509* x) {
   if (X509_check_purpose(x, -1, 0) != 1 || (X509_get_extension_flags(x) & EXFLAG_INVALID)) {
     return Fail(OpenSslError("certificate has malformed extensions", ErrorCode::kParse));
   }
+  if (X509_get0_pubkey(x) == nullptr)
+    return Fail(OpenSslError("certificate has an unusable public key", ErrorCode::kParse));
   internal::AttachSm2IdIfNeeded(x);
   return Certificate(std::move(owned));
 }

@@ -131,14 +131,17 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
   if (!spec.subject_key) return Fail(ErrorCode::kInvalidArgument, "no subject key");
   const crypto::PublicKey& subject_key = *spec.subject_key;
   const Profile profile = spec.profile;
+  // Certificates carry whole seconds; compare and encode what will actually be written.
+  const TimePoint not_before = std::chrono::floor<std::chrono::seconds>(spec.not_before);
+  const TimePoint not_after = std::chrono::floor<std::chrono::seconds>(spec.not_after);
   const bool is_ca = IsCaProfile(profile);
 
   // Checks against the profile and the issuer, before signing anything.
   TRY(CheckKeyForProfile(subject_key, profile));
   TRY(CheckNamesForProfile(profile, spec.dns_names, spec.ip_addresses, spec.email_addresses));
-  if (spec.not_after <= spec.not_before)
+  if (not_after <= not_before)
     return Fail(ErrorCode::kInvalidArgument, "notAfter is not after notBefore");
-  auto seconds = ToUnixSeconds(spec.not_after) - ToUnixSeconds(spec.not_before) + 1;
+  auto seconds = ToUnixSeconds(not_after) - ToUnixSeconds(not_before) + 1;
   if (seconds > static_cast<int64_t>(LimitsFor(profile).max_days) * kDay)
     return Fail(ErrorCode::kPolicy, "validity exceeds " + std::to_string(LimitsFor(profile).max_days) +
                                         " days, the maximum for the " + std::string(ProfileName(profile)) + " profile");
@@ -156,7 +159,7 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
       return Fail(ErrorCode::kPolicy, "the issuer is not a CA allowed to sign certificates");
     if (!issuer->PublicKey().Equals(issuer_key))
       return Fail(ErrorCode::kInvalidArgument, "the issuer key does not match the issuer certificate");
-    if (spec.not_after > issuer->NotAfter())
+    if (not_after > issuer->NotAfter())
       return Fail(ErrorCode::kPolicy, "the certificate would outlive its issuer (issuer expires " +
                                           FormatRfc3339(issuer->NotAfter()) + ")");
   }
@@ -187,8 +190,8 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
   X509_NAME* issuer_name = issuer ? X509_get_subject_name(issuer->raw()) : subject;
   if (X509_set_issuer_name(cert, issuer_name) != 1) return Fail(OpenSslError("cannot set issuer"));
 
-  TRY(SetTime(X509_getm_notBefore(cert), spec.not_before));
-  TRY(SetTime(X509_getm_notAfter(cert), spec.not_after));
+  TRY(SetTime(X509_getm_notBefore(cert), not_before));
+  TRY(SetTime(X509_getm_notAfter(cert), not_after));
   if (X509_set_pubkey(cert, subject_key.evp()) != 1) return Fail(OpenSslError("cannot set public key"));
 
   // Extensions (RFC 5280 §4.2; CA/B Forum profiles).

@@ -52,11 +52,10 @@ Status ValidateDnsName(std::string_view name, bool allow_wildcard) {
     if (dot == std::string_view::npos) break;
     rest = rest.substr(dot + 1);
   }
-  if (labels < 2) return Bad(name, "needs at least two labels");
   if (name.starts_with("*.") && labels < 3) return Bad(name, "wildcard directly under a top-level domain");
   // The top-level label of a hostname is not all-numeric (RFC 3696 §2).
   size_t last_dot = name.rfind('.');
-  std::string_view tld = name.substr(last_dot + 1);
+  std::string_view tld = last_dot == std::string_view::npos ? name : name.substr(last_dot + 1);
   bool numeric = true;
   for (char c : tld) numeric = numeric && std::isdigit(static_cast<unsigned char>(c));
   if (numeric) return Bad(name, "all-numeric top-level label");

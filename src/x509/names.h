@@ -10,7 +10,7 @@ namespace autoseal::x509 {
 
 // Checks a DNS name as a certificate may carry it: ASCII only (A-labels; U-labels must be
 // converted to xn-- form first), labels of 1-63 letters/digits/hyphens not starting or ending
-// with '-', at most 253 characters, at least two labels, not an IP address, and a wildcard only
+// with '-', at most 253 characters, not an IP address, top label not all-numeric, and a wildcard only
 // as the entire left-most label ("*.example.com") when allow_wildcard. kInvalidArgument with the
 // specific rule broken.
 Status ValidateDnsName(std::string_view name, bool allow_wildcard);

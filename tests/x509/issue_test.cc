@@ -207,6 +207,22 @@ TEST(Issue, LeafMayNotOutliveIssuerAndIssuerMustMatch) {
   EXPECT_TRUE(IssueCertificate(spec, &h.intermediate, h.int_key).has_value());
 }
 
+TEST(Issue, SubSecondTimesAreTruncatedBeforeNestingChecks) {
+  auto h = MakeHierarchy(KeyType::kEcdsaP384, KeyType::kEcdsaP256);
+  auto key = *PrivateKey::Generate(KeyType::kEcdsaP256);
+  CertificateSpec spec;
+  spec.profile = Profile::kTlsServer;
+  spec.subject_key = key.Public();
+  spec.dns_names = {"a.example.com"};
+  spec.not_before = kNow + std::chrono::milliseconds(250);
+  // Ends in the same second as the issuer, a fraction later: still nested once truncated.
+  spec.not_after = h.intermediate.NotAfter() + std::chrono::milliseconds(900);
+  spec.not_before = spec.not_after - std::chrono::hours(24 * 30);
+  auto cert = IssueCertificate(spec, &h.intermediate, h.int_key);
+  ASSERT_TRUE(cert.has_value()) << cert.error().message();
+  EXPECT_EQ(cert->NotAfter(), h.intermediate.NotAfter());
+}
+
 TEST(Parse, RejectsGarbageAndTruncation) {
   EXPECT_EQ(Certificate::FromPem("not a certificate").error().code(), ErrorCode::kParse);
   auto h = MakeHierarchy(KeyType::kEcdsaP384, KeyType::kEcdsaP256);

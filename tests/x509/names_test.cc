@@ -7,7 +7,7 @@ namespace {
 
 TEST(DnsName, AcceptsOrdinaryNamesAndALabels) {
   for (const char* ok : {"example.com", "a.b.example.org", "xn--bcher-kva.example", "a-b.example.com",
-                         "localhost.localdomain", "123.example.com"}) {
+                         "localhost.localdomain", "123.example.com", "localhost"}) {
     EXPECT_TRUE(ValidateDnsName(ok, false).has_value()) << ok;
   }
 }
@@ -34,7 +34,6 @@ TEST(DnsName, RejectsWithASpecificReason) {
       {"example.com.", "trailing dot"},
       {"under_score.example.com", "not allowed"},
       {"ab--c.example.com", "reserved"},
-      {"localhost", "two labels"},
       {"example.123", "numeric"},
   };
   for (const auto& c : cases) {
@@ -50,7 +49,7 @@ TEST(Email, ValidatesMailboxes) {
   EXPECT_TRUE(ValidateEmailAddress("alice@example.com").has_value());
   EXPECT_TRUE(ValidateEmailAddress("alice+tag@mail.example.com").has_value());
   for (const char* bad : {"alice", "@example.com", "alice@", "al ice@example.com", "alice@*.example.com",
-                          "alice..b@example.com", "ålice@example.com", "alice@example"}) {
+                          "alice..b@example.com", "ålice@example.com", "alice@example.123"}) {
     EXPECT_FALSE(ValidateEmailAddress(bad).has_value()) << bad;
   }
 }

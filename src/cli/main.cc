@@ -1,0 +1,36 @@
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/log.h"
+
+namespace autoseal::cli {
+int& ExitCode() {
+  static int code = 0;
+  return code;
+}
+}  // namespace autoseal::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "autoseal: automatic encryption for the web and for email, with RSA, ECDSA and SM2.\n"
+      "State lives in a data directory (--dir, default ./var)."};
+  app.require_subcommand(1);
+  // One-shot commands print results, not logs; long-running services raise the level themselves.
+  autoseal::SetLogLevel(autoseal::LogLevel::kWarning);
+  app.set_version_flag("--version", "autoseal 0.1.0");
+  autoseal::cli::RegisterCaCommands(app);
+  autoseal::cli::RegisterCertCommands(app);
+  autoseal::cli::RegisterKeyCommands(app);
+  autoseal::cli::RegisterUpCommand(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "autoseal: %s\n", e.what());
+    return 1;
+  }
+  return autoseal::cli::ExitCode();
+}
