@@ -1,6 +1,8 @@
 #include "x509/certificate.h"
 
 #include <openssl/pem.h>
+
+#include <mutex>
 #include <openssl/x509v3.h>
 
 #include "core/bytes.h"
@@ -30,18 +32,54 @@ std::string KeyUsageNames(uint32_t bits) {
   return out;
 }
 
+struct Certificate::State {
+  crypto::X509Ptr x509;
+  std::optional<crypto::PublicKey> key;  // set when known without decoding x509's
+  mutable std::once_flag decode_once;
+  mutable crypto::X509Ptr decoded;       // a fully decoded copy, made by raw() when needed
+};
+
 // Prepares a freshly parsed certificate (taking ownership of x): caches extensions, flagging
 // malformed ones, and attaches the SM2 ID so every later X509_verify / X509_verify_cert on it
 // uses 1234567812345678.
 Result<Certificate> Certificate::Adopt(X509* x) {
-  std::shared_ptr<X509> owned(x, X509_free);
+  auto state = std::make_shared<State>();
+  state->x509.reset(x);
   if (X509_check_purpose(x, -1, 0) != 1 || (X509_get_extension_flags(x) & EXFLAG_INVALID)) {
     return Fail(OpenSslError("certificate has malformed extensions", ErrorCode::kParse));
   }
   if (X509_get0_pubkey(x) == nullptr)
     return Fail(OpenSslError("certificate has an unusable public key", ErrorCode::kParse));
   internal::AttachSm2IdIfNeeded(x);
-  return Certificate(std::move(owned));
+  return Certificate(std::move(state));
+}
+
+Result<Certificate> Certificate::AdoptIssued(X509* x, crypto::PublicKey key) {
+  auto state = std::make_shared<State>();
+  state->x509.reset(x);
+  if (X509_check_purpose(x, -1, 0) != 1 || (X509_get_extension_flags(x) & EXFLAG_INVALID))
+    return Fail(OpenSslError("issued certificate has malformed extensions", ErrorCode::kInternal));
+  internal::AttachSm2IdIfNeeded(x);
+  state->key = std::move(key);
+  return Certificate(std::move(state));
+}
+
+X509* Certificate::x() const { return state_->x509.get(); }
+
+X509* Certificate::raw() const {
+  if (!state_->key) return state_->x509.get();
+  std::call_once(state_->decode_once, [this] {
+    unsigned char* der = nullptr;
+    int n = i2d_X509(state_->x509.get(), &der);
+    CHECK(n > 0);
+    const unsigned char* p = der;
+    state_->decoded.reset(d2i_X509(nullptr, &p, n));
+    OPENSSL_free(der);
+    CHECK_MSG(state_->decoded != nullptr, "cannot re-decode an issued certificate");
+    X509_check_purpose(state_->decoded.get(), -1, 0);
+    internal::AttachSm2IdIfNeeded(state_->decoded.get());
+  });
+  return state_->decoded.get();
 }
 
 Result<Certificate> Certificate::FromDer(ByteView der) {
@@ -97,7 +135,7 @@ Result<Certificate> Certificate::FromX509(X509* x) {
 
 Bytes Certificate::Der() const {
   unsigned char* out = nullptr;
-  int n = i2d_X509(x509_.get(), &out);
+  int n = i2d_X509(x(), &out);
   CHECK(n > 0);
   Bytes der(out, out + n);
   OPENSSL_free(out);
@@ -106,45 +144,46 @@ Bytes Certificate::Der() const {
 
 std::string Certificate::Pem() const {
   crypto::BioPtr bio(BIO_new(BIO_s_mem()));
-  CHECK(PEM_write_bio_X509(bio.get(), x509_.get()) == 1);
+  CHECK(PEM_write_bio_X509(bio.get(), x()) == 1);
   return crypto::BioContents(bio.get());
 }
 
-std::string Certificate::Subject() const { return internal::NameToString(X509_get_subject_name(x509_.get())); }
-std::string Certificate::Issuer() const { return internal::NameToString(X509_get_issuer_name(x509_.get())); }
-std::string Certificate::CommonName() const { return internal::FirstCommonName(X509_get_subject_name(x509_.get())); }
+std::string Certificate::Subject() const { return internal::NameToString(X509_get_subject_name(x())); }
+std::string Certificate::Issuer() const { return internal::NameToString(X509_get_issuer_name(x())); }
+std::string Certificate::CommonName() const { return internal::FirstCommonName(X509_get_subject_name(x())); }
 
-Bytes Certificate::Serial() const { return internal::IntegerBytes(X509_get0_serialNumber(x509_.get())); }
+Bytes Certificate::Serial() const { return internal::IntegerBytes(X509_get0_serialNumber(x())); }
 std::string Certificate::SerialHex() const { return HexEncode(Serial()); }
 
-TimePoint Certificate::NotBefore() const { return internal::ToTimePoint(X509_get0_notBefore(x509_.get())); }
-TimePoint Certificate::NotAfter() const { return internal::ToTimePoint(X509_get0_notAfter(x509_.get())); }
+TimePoint Certificate::NotBefore() const { return internal::ToTimePoint(X509_get0_notBefore(x())); }
+TimePoint Certificate::NotAfter() const { return internal::ToTimePoint(X509_get0_notAfter(x())); }
 
 crypto::PublicKey Certificate::PublicKey() const {
-  auto key = crypto::PublicKey::FromEvp(X509_get0_pubkey(x509_.get()));
+  if (state_->key) return *state_->key;
+  auto key = crypto::PublicKey::FromEvp(X509_get0_pubkey(x()));
   CHECK(key.has_value());
   return *key;
 }
 
 std::string Certificate::SignatureAlgorithm() const {
-  return internal::NidName(X509_get_signature_nid(x509_.get()));
+  return internal::NidName(X509_get_signature_nid(x()));
 }
 
-std::vector<std::string> Certificate::DnsNames() const { return internal::SanEntries(x509_.get(), GEN_DNS); }
-std::vector<std::string> Certificate::IpAddresses() const { return internal::SanEntries(x509_.get(), GEN_IPADD); }
-std::vector<std::string> Certificate::EmailAddresses() const { return internal::SanEntries(x509_.get(), GEN_EMAIL); }
+std::vector<std::string> Certificate::DnsNames() const { return internal::SanEntries(x(), GEN_DNS); }
+std::vector<std::string> Certificate::IpAddresses() const { return internal::SanEntries(x(), GEN_IPADD); }
+std::vector<std::string> Certificate::EmailAddresses() const { return internal::SanEntries(x(), GEN_EMAIL); }
 
 std::optional<uint32_t> Certificate::KeyUsageBits() const {
-  if (!(X509_get_extension_flags(x509_.get()) & EXFLAG_KUSAGE)) return std::nullopt;
-  return internal::FromOpenSslKeyUsage(X509_get_key_usage(x509_.get()));
+  if (!(X509_get_extension_flags(x()) & EXFLAG_KUSAGE)) return std::nullopt;
+  return internal::FromOpenSslKeyUsage(X509_get_key_usage(x()));
 }
 
-bool Certificate::KeyUsageCritical() const { return internal::ExtensionCritical(x509_.get(), NID_key_usage); }
+bool Certificate::KeyUsageCritical() const { return internal::ExtensionCritical(x(), NID_key_usage); }
 
 std::vector<std::string> Certificate::ExtendedKeyUsages() const {
   std::vector<std::string> out;
   crypto::ExtendedKeyUsagePtr eku(static_cast<EXTENDED_KEY_USAGE*>(
-      X509_get_ext_d2i(x509_.get(), NID_ext_key_usage, nullptr, nullptr)));
+      X509_get_ext_d2i(x(), NID_ext_key_usage, nullptr, nullptr)));
   if (!eku) return out;
   for (int i = 0; i < sk_ASN1_OBJECT_num(eku.get()); ++i)
     out.push_back(internal::ObjectName(sk_ASN1_OBJECT_value(eku.get(), i)));
@@ -152,13 +191,13 @@ std::vector<std::string> Certificate::ExtendedKeyUsages() const {
 }
 
 bool Certificate::ExtendedKeyUsageCritical() const {
-  return internal::ExtensionCritical(x509_.get(), NID_ext_key_usage);
+  return internal::ExtensionCritical(x(), NID_ext_key_usage);
 }
 
-bool Certificate::IsCa() const { return X509_check_ca(x509_.get()) != 0 && (X509_get_extension_flags(x509_.get()) & EXFLAG_CA); }
+bool Certificate::IsCa() const { return X509_check_ca(x()) != 0 && (X509_get_extension_flags(x()) & EXFLAG_CA); }
 
 std::optional<int> Certificate::PathLength() const {
-  long len = X509_get_pathlen(x509_.get());
+  long len = X509_get_pathlen(x());
   if (len < 0) return std::nullopt;
   return static_cast<int>(len);
 }
@@ -166,7 +205,7 @@ std::optional<int> Certificate::PathLength() const {
 std::vector<std::string> Certificate::PolicyOids() const {
   std::vector<std::string> out;
   crypto::CertificatePoliciesPtr policies(static_cast<CERTIFICATEPOLICIES*>(
-      X509_get_ext_d2i(x509_.get(), NID_certificate_policies, nullptr, nullptr)));
+      X509_get_ext_d2i(x(), NID_certificate_policies, nullptr, nullptr)));
   if (!policies) return out;
   for (int i = 0; i < sk_POLICYINFO_num(policies.get()); ++i)
     out.push_back(internal::ObjectText(sk_POLICYINFO_value(policies.get(), i)->policyid));
@@ -176,7 +215,7 @@ std::vector<std::string> Certificate::PolicyOids() const {
 std::vector<std::string> Certificate::CrlDistributionPoints() const {
   std::vector<std::string> out;
   auto* dps = static_cast<CRL_DIST_POINTS*>(
-      X509_get_ext_d2i(x509_.get(), NID_crl_distribution_points, nullptr, nullptr));
+      X509_get_ext_d2i(x(), NID_crl_distribution_points, nullptr, nullptr));
   if (!dps) return out;
   for (int i = 0; i < sk_DIST_POINT_num(dps); ++i) {
     DIST_POINT* dp = sk_DIST_POINT_value(dps, i);
@@ -192,13 +231,13 @@ std::vector<std::string> Certificate::CrlDistributionPoints() const {
 }
 
 Bytes Certificate::SubjectKeyId() const {
-  const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(x509_.get());
+  const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(x());
   if (!skid) return {};
   return Bytes(ASN1_STRING_get0_data(skid), ASN1_STRING_get0_data(skid) + ASN1_STRING_length(skid));
 }
 
 Bytes Certificate::AuthorityKeyId() const {
-  const ASN1_OCTET_STRING* akid = X509_get0_authority_key_id(x509_.get());
+  const ASN1_OCTET_STRING* akid = X509_get0_authority_key_id(x());
   if (!akid) return {};
   return Bytes(ASN1_STRING_get0_data(akid), ASN1_STRING_get0_data(akid) + ASN1_STRING_length(akid));
 }
@@ -207,22 +246,22 @@ bool Certificate::HasExtension(std::string_view dotted_oid) const {
   std::string oid(dotted_oid);
   ASN1_OBJECT* obj = OBJ_txt2obj(oid.c_str(), 1);
   if (!obj) return false;
-  int idx = X509_get_ext_by_OBJ(x509_.get(), obj, -1);
+  int idx = X509_get_ext_by_OBJ(x(), obj, -1);
   ASN1_OBJECT_free(obj);
   return idx >= 0;
 }
 
 bool Certificate::HasUnhandledCriticalExtension() const {
-  return (X509_get_extension_flags(x509_.get()) & EXFLAG_CRITICAL) != 0;
+  return (X509_get_extension_flags(x()) & EXFLAG_CRITICAL) != 0;
 }
 
 bool Certificate::IsSelfIssued() const {
-  return X509_NAME_cmp(X509_get_subject_name(x509_.get()), X509_get_issuer_name(x509_.get())) == 0;
+  return X509_NAME_cmp(X509_get_subject_name(x()), X509_get_issuer_name(x())) == 0;
 }
 
 Status Certificate::VerifySignature(const crypto::PublicKey& issuer_key) const {
   // X509_verify uses the SM2 ID attached at parse time.
-  if (X509_verify(x509_.get(), issuer_key.evp()) != 1) {
+  if (X509_verify(x(), issuer_key.evp()) != 1) {
     crypto::ClearOpenSslErrors();
     return Fail(ErrorCode::kCrypto, "certificate signature does not verify");
   }
@@ -230,7 +269,7 @@ Status Certificate::VerifySignature(const crypto::PublicKey& issuer_key) const {
 }
 
 bool Certificate::operator==(const Certificate& other) const {
-  return X509_cmp(x509_.get(), other.x509_.get()) == 0;
+  return X509_cmp(x(), other.x()) == 0;
 }
 
 std::string ToPemBundle(const std::vector<Certificate>& certs) {

@@ -86,12 +86,22 @@ class Certificate {
 
   bool operator==(const Certificate& other) const;
 
-  X509* raw() const { return x509_.get(); }
+  // The OpenSSL object, fully decoded (its public key included), for OpenSSL-facing code in
+  // x509/, tlcp/ and net/. Borrowed: valid while this Certificate (or a copy) lives.
+  X509* raw() const;
 
  private:
+  friend Result<Certificate> IssueCertificate(const struct CertificateSpec&, const Certificate*,
+                                              const crypto::PrivateKey&);
+  struct State;
   static Result<Certificate> Adopt(X509* owned);
-  explicit Certificate(std::shared_ptr<X509> x) : x509_(std::move(x)) {}
-  std::shared_ptr<X509> x509_;
+  // A certificate this process just signed: x carries the subject key as encoded bits only
+  // (OpenSSL 3.0 decodes a public key through its provider decoders, ~150 µs), and key is the
+  // already-decoded key. raw() decodes once, on first use.
+  static Result<Certificate> AdoptIssued(X509* owned, crypto::PublicKey key);
+  explicit Certificate(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+  X509* x() const;  // parsed object; its public key may be undecoded (see AdoptIssued)
+  std::shared_ptr<const State> state_;
 };
 
 // The PEM bundle of certificates, in order.

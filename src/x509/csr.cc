@@ -73,6 +73,15 @@ crypto::PublicKey CertificateRequest::PublicKey() const {
   return *key;
 }
 
+Bytes CertificateRequest::SubjectPublicKeyInfoDer() const {
+  unsigned char* out = nullptr;
+  int n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req_.get()), &out);
+  CHECK(n > 0);
+  Bytes der(out, out + n);
+  OPENSSL_free(out);
+  return der;
+}
+
 std::string CertificateRequest::SignatureAlgorithm() const {
   return internal::NidName(X509_REQ_get_signature_nid(req_.get()));
 }

@@ -29,6 +29,8 @@ class CertificateRequest {
   std::string Subject() const;
   std::string CommonName() const;
   crypto::PublicKey PublicKey() const;
+  // The SubjectPublicKeyInfo as received (DER), without re-encoding the key.
+  Bytes SubjectPublicKeyInfoDer() const;
   std::string SignatureAlgorithm() const;
   // Names requested in the subjectAltName of the extensionRequest attribute.
   std::vector<std::string> DnsNames() const;

@@ -116,6 +116,7 @@ Result<CertificateSpec> SpecFromRequest(const CertificateRequest& csr, Profile p
   CertificateSpec spec;
   spec.profile = profile;
   spec.subject_key = csr.PublicKey();
+  spec.subject_public_key_info = csr.SubjectPublicKeyInfoDer();
   spec.common_name = csr.CommonName();
   spec.dns_names = csr.DnsNames();
   spec.ip_addresses = csr.IpAddresses();
@@ -192,7 +193,9 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
 
   TRY(SetTime(X509_getm_notBefore(cert), not_before));
   TRY(SetTime(X509_getm_notAfter(cert), not_after));
-  if (X509_set_pubkey(cert, subject_key.evp()) != 1) return Fail(OpenSslError("cannot set public key"));
+  TRY(internal::SetSubjectPublicKeyInfo(cert, spec.subject_public_key_info.empty()
+                                                   ? subject_key.PublicKeyDer()
+                                                   : spec.subject_public_key_info));
 
   // Extensions (RFC 5280 §4.2; CA/B Forum profiles).
   if (is_ca) {
@@ -236,7 +239,7 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
 
   auto ctx = TRY(crypto::NewSignContext(issuer_key));
   if (X509_sign_ctx(cert, ctx.md_ctx.get()) <= 0) return Fail(OpenSslError("cannot sign certificate"));
-  return Certificate::FromX509(cert);
+  return Certificate::AdoptIssued(x.release(), subject_key);
 }
 
 }  // namespace autoseal::x509

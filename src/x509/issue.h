@@ -17,6 +17,9 @@ namespace autoseal::x509 {
 struct CertificateSpec {
   Profile profile = Profile::kTlsServer;
   std::optional<crypto::PublicKey> subject_key;
+  // The subject key's SubjectPublicKeyInfo DER, when already at hand (a CSR carries it); it
+  // must encode subject_key. Empty: encoded from subject_key.
+  Bytes subject_public_key_info;
   std::string common_name;   // leaf: defaults to the first name; CA: required
   std::string organization;  // CA certificates only
   std::vector<std::string> dns_names;

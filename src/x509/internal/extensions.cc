@@ -113,6 +113,39 @@ X509ExtensionPtr MakeCrlDistributionPoints(const std::vector<std::string>& urls)
   return ext;
 }
 
+Status SetSubjectPublicKeyInfo(X509* cert, ByteView spki_der) {
+  auto bad = [] { return Fail(ErrorCode::kParse, "malformed SubjectPublicKeyInfo"); };
+  const unsigned char* p = spki_der.data();
+  long len = 0;
+  int tag = 0, cls = 0;
+  int rc = ASN1_get_object(&p, &len, &tag, &cls, static_cast<long>(spki_der.size()));
+  if ((rc & 0x80) || tag != V_ASN1_SEQUENCE || p + len != spki_der.data() + spki_der.size()) return bad();
+  const unsigned char* end = p + len;
+  std::unique_ptr<X509_ALGOR, decltype(&X509_ALGOR_free)> alg(d2i_X509_ALGOR(nullptr, &p, end - p), X509_ALGOR_free);
+  crypto::Asn1BitStringPtr bits(alg ? d2i_ASN1_BIT_STRING(nullptr, &p, end - p) : nullptr);
+  if (!alg || !bits || p != end) {
+    crypto::ClearOpenSslErrors();
+    return bad();
+  }
+  const ASN1_OBJECT* aobj = nullptr;
+  int ptype = 0;
+  const void* pval = nullptr;
+  X509_ALGOR_get0(&aobj, &ptype, &pval, alg.get());
+  void* params = nullptr;
+  switch (ptype) {
+    case V_ASN1_OBJECT: params = OBJ_dup(static_cast<const ASN1_OBJECT*>(pval)); break;
+    case V_ASN1_NULL:
+    case V_ASN1_UNDEF: break;
+    case V_ASN1_SEQUENCE: params = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(pval)); break;
+    default: return Fail(ErrorCode::kUnsupported, "unsupported public key parameters");
+  }
+  unsigned char* key_bits = static_cast<unsigned char*>(OPENSSL_memdup(bits->data, static_cast<size_t>(bits->length)));
+  if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_dup(aobj), ptype, params, key_bits,
+                             bits->length) != 1)
+    return Fail(OpenSslError("cannot set the subject public key"));
+  return Ok();
+}
+
 Bytes KeyIdentifier(const crypto::PublicKey& key) {
   X509_PUBKEY* xpk = nullptr;
   CHECK(X509_PUBKEY_set(&xpk, key.evp()) == 1);
