@@ -6,6 +6,7 @@
 #include "tsa/internal/cms.h"
 #include "tsa/internal/der.h"
 #include "tsa/internal/oids.h"
+#include "tsa/internal/signer.h"
 
 namespace autoseal::tsa {
 namespace {
@@ -25,6 +26,9 @@ Bytes Attribute(ByteView type, ByteView value) {
 }
 
 }  // namespace
+
+Responder::Responder(ResponderOptions options) : options_(std::move(options)) {}
+Responder::~Responder() = default;
 
 Result<std::unique_ptr<Responder>> Responder::Create(ResponderOptions options) {
   if (options.serials == nullptr)
@@ -58,6 +62,7 @@ Result<std::unique_ptr<Responder>> Responder::Create(ResponderOptions options) {
 Status Responder::Precompute() {
   const crypto::PrivateKey& key = options_.key;
   signer_digest_ = crypto::DefaultDigest(key);
+  signer_ = TRY(internal::PrecomputedSigner::Create(key, signer_digest_));
   policy_tlv_ = der::Tlv(der::kOid, TRY_CONTEXT(der::EncodeOid(options_.policy_oid), "policy"));
   accepted_policies_.push_back(TRY(der::EncodeOid(options_.policy_oid)));
   for (const auto& p : options_.other_policies)
@@ -225,7 +230,7 @@ Bytes Responder::Respond(ByteView request_der) const {
   der::AppendHeader(signed_attrs, der::kSet, attrs_len);  // RFC 5652 §5.4: signed as a SET OF
   for (int i : attr_order_) signed_attrs.insert(signed_attrs.end(), attrs[i]->begin(), attrs[i]->end());
 
-  auto signature = crypto::Sign(options_.key, signed_attrs, signer_digest_);
+  auto signature = signer_->Sign(signed_attrs);
   if (!signature) return Reject(FailureInfo::kSystemFailure, "signing failed");
 
   signed_attrs[0] = der::ContextConstructed(0);  // [0] IMPLICIT in the SignerInfo

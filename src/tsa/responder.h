@@ -23,6 +23,9 @@
 #include "x509/certificate.h"
 
 namespace autoseal::tsa {
+namespace internal {
+class PrecomputedSigner;
+}
 
 // autoseal's default TSA policy: a UUID-derived OID (ITU-T X.667 arc 2.25), so no registration is
 // needed. Operators with their own policy pass --policy.
@@ -76,11 +79,16 @@ class Responder {
   crypto::DigestAlgorithm signer_digest() const { return signer_digest_; }
 
  private:
-  explicit Responder(ResponderOptions options) : options_(std::move(options)) {}
+  explicit Responder(ResponderOptions options);
+ public:
+  ~Responder();
+
+ private:
   Status Precompute();
   Bytes Reject(FailureInfo info, std::string_view text) const;
 
   ResponderOptions options_;
+  std::unique_ptr<internal::PrecomputedSigner> signer_;
   crypto::DigestAlgorithm signer_digest_ = crypto::DigestAlgorithm::kSha256;
   std::vector<Bytes> accepted_policies_;  // OID contents
   Bytes policy_tlv_;
