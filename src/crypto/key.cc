@@ -1,6 +1,7 @@
 #include "crypto/key.h"
 
 #include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -100,6 +101,138 @@ Result<PublicKey> PublicKey::FromEvp(EVP_PKEY* pkey) {
   CHECK(pkey != nullptr);
   if (EVP_PKEY_up_ref(pkey) != 1) return Fail(OpenSslError("EVP_PKEY_up_ref"));
   return PublicKey(Share(pkey));
+}
+
+namespace {
+
+struct ParamBldDeleter {
+  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
+};
+struct ParamDeleter {
+  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
+};
+
+Result<EvpPkeyPtr> FromData(const char* type, OSSL_PARAM* params) {
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* pkey = nullptr;
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+    return Fail(OpenSslError("invalid public key", ErrorCode::kInvalidArgument));
+  return EvpPkeyPtr(pkey);
+}
+
+Bytes Strip(ByteView v) {
+  size_t i = 0;
+  while (i + 1 < v.size() && v[i] == 0) ++i;
+  return Bytes(v.begin() + static_cast<long>(i), v.end());
+}
+
+}  // namespace
+
+Result<PublicKey> PublicKey::FromRsaComponents(ByteView n, ByteView e) {
+  Bytes nn = Strip(n), ee = Strip(e);
+  size_t bits = nn.empty() ? 0 : nn.size() * 8;
+  if (bits < 2048 || bits > 8192)
+    return Fail(ErrorCode::kInvalidArgument, "RSA modulus of " + std::to_string(bits) + " bits (allowed: 2048-8192)");
+  if (ee.empty() || ee.size() > 8) return Fail(ErrorCode::kInvalidArgument, "invalid RSA public exponent");
+  BignumPtr bn_n(BN_bin2bn(nn.data(), static_cast<int>(nn.size()), nullptr));
+  BignumPtr bn_e(BN_bin2bn(ee.data(), static_cast<int>(ee.size()), nullptr));
+  std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
+  if (!bn_n || !bn_e || !bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1)
+    return Fail(OpenSslError("cannot build RSA key"));
+  std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld.get()));
+  auto pkey = TRY(FromData("RSA", params.get()));
+  if (BN_is_odd(bn_e.get()) == 0 || BN_is_one(bn_e.get()))
+    return Fail(ErrorCode::kInvalidArgument, "invalid RSA public exponent");
+  return PublicKey(Share(pkey.release()));
+}
+
+Result<PublicKey> PublicKey::FromEcComponents(std::string_view curve, ByteView x, ByteView y) {
+  const char* group = nullptr;
+  size_t field = 0;
+  if (curve == "P-256") group = "prime256v1", field = 32;
+  else if (curve == "P-384") group = "secp384r1", field = 48;
+  else if (curve == "P-521") group = "secp521r1", field = 66;
+  else return Fail(ErrorCode::kInvalidArgument, "unsupported curve '" + std::string(curve) + "'");
+  if (x.size() != field || y.size() != field)
+    return Fail(ErrorCode::kInvalidArgument, "EC coordinates must be " + std::to_string(field) + " bytes for " + std::string(curve));
+  Bytes point;
+  point.reserve(1 + 2 * field);
+  point.push_back(0x04);
+  point.insert(point.end(), x.begin(), x.end());
+  point.insert(point.end(), y.begin(), y.end());
+  std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
+  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1)
+    return Fail(OpenSslError("cannot build EC key"));
+  std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld.get()));
+  auto pkey = TRY(FromData("EC", params.get()));
+  EvpPkeyCtxPtr check(EVP_PKEY_CTX_new(pkey.get(), nullptr));
+  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+    ClearOpenSslErrors();
+    return Fail(ErrorCode::kInvalidArgument, "the EC point is not on " + std::string(curve));
+  }
+  return PublicKey(Share(pkey.release()));
+}
+
+Result<PublicKey> PublicKey::FromEd25519(ByteView raw) {
+  if (raw.size() != 32) return Fail(ErrorCode::kInvalidArgument, "an Ed25519 public key is 32 bytes");
+  EVP_PKEY* p = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size());
+  if (!p) return Fail(OpenSslError("invalid Ed25519 key", ErrorCode::kInvalidArgument));
+  return PublicKey(Share(p));
+}
+
+Result<RsaPublicComponents> PublicKey::RsaComponents() const {
+  if (Family() != KeyFamily::kRsa) return Fail(ErrorCode::kUnsupported, "not an RSA key");
+  BIGNUM* n = nullptr;
+  BIGNUM* e = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey_.get(), OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+      EVP_PKEY_get_bn_param(pkey_.get(), OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+    BN_free(n);
+    return Fail(OpenSslError("cannot read RSA key"));
+  }
+  BignumPtr nn(n), ee(e);
+  RsaPublicComponents out;
+  out.n.resize(static_cast<size_t>(BN_num_bytes(n)));
+  out.e.resize(static_cast<size_t>(BN_num_bytes(e)));
+  BN_bn2bin(n, out.n.data());
+  BN_bn2bin(e, out.e.data());
+  return out;
+}
+
+Result<EcPublicComponents> PublicKey::EcComponents() const {
+  if (Family() != KeyFamily::kEcdsa) return Fail(ErrorCode::kUnsupported, "not an ECDSA key");
+  std::string group = GroupName(pkey_.get());
+  EcPublicComponents out;
+  size_t field = 0;
+  if (group == "prime256v1") out.curve = "P-256", field = 32;
+  else if (group == "secp384r1") out.curve = "P-384", field = 48;
+  else if (group == "secp521r1") out.curve = "P-521", field = 66;
+  else return Fail(ErrorCode::kUnsupported, "EC curve " + group + " has no JOSE name");
+  unsigned char buf[1 + 2 * 66];
+  size_t len = 0;
+  if (EVP_PKEY_get_octet_string_param(pkey_.get(), OSSL_PKEY_PARAM_PUB_KEY, buf, sizeof buf, &len) != 1 ||
+      len != 1 + 2 * field || buf[0] != 0x04) {
+    // The key may be stored compressed; ask for the uncompressed form.
+    ClearOpenSslErrors();
+    if (EVP_PKEY_set_utf8_string_param(pkey_.get(), OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "uncompressed") != 1 ||
+        EVP_PKEY_get_octet_string_param(pkey_.get(), OSSL_PKEY_PARAM_PUB_KEY, buf, sizeof buf, &len) != 1 ||
+        len != 1 + 2 * field)
+      return Fail(OpenSslError("cannot read EC point"));
+  }
+  out.x.assign(buf + 1, buf + 1 + field);
+  out.y.assign(buf + 1 + field, buf + 1 + 2 * field);
+  return out;
+}
+
+Result<Bytes> PublicKey::Ed25519Raw() const {
+  if (Family() != KeyFamily::kEd25519) return Fail(ErrorCode::kUnsupported, "not an Ed25519 key");
+  Bytes out(32);
+  size_t len = out.size();
+  if (EVP_PKEY_get_raw_public_key(pkey_.get(), out.data(), &len) != 1 || len != 32)
+    return Fail(OpenSslError("cannot read Ed25519 key"));
+  return out;
 }
 
 KeyFamily PublicKey::Family() const {

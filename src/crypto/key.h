@@ -31,6 +31,15 @@ std::string_view KeyTypeName(KeyType type);
 Result<KeyType> ParseKeyType(std::string_view name);
 KeyFamily FamilyOf(KeyType type);
 
+// Raw public key components as JOSE carries them (RFC 7518 §6.2, §6.3; RFC 8037 §2).
+struct RsaPublicComponents {
+  Bytes n, e;  // big-endian, no leading zeros
+};
+struct EcPublicComponents {
+  std::string curve;  // "P-256", "P-384" or "P-521"
+  Bytes x, y;         // big-endian, padded to the field size
+};
+
 // A public key (RSA, ECDSA P-256/P-384/P-521, Ed25519 or SM2). Immutable after construction; safe
 // to share between threads for verification. Copies share the underlying EVP_PKEY.
 class PublicKey {
@@ -40,6 +49,16 @@ class PublicKey {
   static Result<PublicKey> FromDer(ByteView der);
   // Takes a reference on pkey (public part used only). CHECKs non-null.
   static Result<PublicKey> FromEvp(EVP_PKEY* pkey);
+
+  // Builds keys from raw components (JWK). The EC point is checked to be on the curve; RSA
+  // moduli below 2048 bits or above 8192 are refused. kInvalidArgument on bad input.
+  static Result<PublicKey> FromRsaComponents(ByteView n, ByteView e);
+  static Result<PublicKey> FromEcComponents(std::string_view curve, ByteView x, ByteView y);
+  static Result<PublicKey> FromEd25519(ByteView raw);
+  // The components of an RSA, EC (P-256/384/521) or Ed25519 key; kUnsupported for others.
+  Result<RsaPublicComponents> RsaComponents() const;
+  Result<EcPublicComponents> EcComponents() const;
+  Result<Bytes> Ed25519Raw() const;
 
   // Key type when it is one autoseal supports; kUnsupported otherwise (e.g. RSA-1024, P-521).
   Result<KeyType> Type() const;

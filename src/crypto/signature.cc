@@ -1,5 +1,7 @@
 #include "crypto/signature.h"
 
+#include <openssl/ec.h>
+
 #include "crypto/sign_context.h"
 
 namespace autoseal::crypto {
@@ -97,6 +99,52 @@ Status Verify(const PublicKey& key, ByteView data, ByteView signature,
     return Fail(ErrorCode::kCrypto, "signature does not verify");
   }
   return Ok();
+}
+
+Result<Bytes> EcdsaSignatureToRaw(ByteView der, size_t field_bytes) {
+  const unsigned char* p = der.data();
+  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
+  if (!sig) return Fail(OpenSslError("malformed ECDSA signature", ErrorCode::kParse));
+  const BIGNUM* r = nullptr;
+  const BIGNUM* s = nullptr;
+  ECDSA_SIG_get0(sig, &r, &s);
+  Bytes out(2 * field_bytes);
+  bool ok = BN_bn2binpad(r, out.data(), static_cast<int>(field_bytes)) > 0 &&
+            BN_bn2binpad(s, out.data() + field_bytes, static_cast<int>(field_bytes)) > 0;
+  ECDSA_SIG_free(sig);
+  if (!ok) return Fail(ErrorCode::kParse, "ECDSA signature integer too large");
+  return out;
+}
+
+Result<Bytes> EcdsaSignatureFromRaw(ByteView raw) {
+  if (raw.empty() || raw.size() % 2 != 0 || raw.size() > 132)
+    return Fail(ErrorCode::kParse, "ECDSA signature of " + std::to_string(raw.size()) + " bytes");
+  size_t half = raw.size() / 2;
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  BIGNUM* r = BN_bin2bn(raw.data(), static_cast<int>(half), nullptr);
+  BIGNUM* s = BN_bin2bn(raw.data() + half, static_cast<int>(half), nullptr);
+  if (!sig || !r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(sig);
+    return Fail(OpenSslError("cannot encode ECDSA signature"));
+  }
+  unsigned char* der = nullptr;
+  int n = i2d_ECDSA_SIG(sig, &der);
+  ECDSA_SIG_free(sig);
+  if (n <= 0) return Fail(OpenSslError("cannot encode ECDSA signature"));
+  Bytes out(der, der + n);
+  OPENSSL_free(der);
+  return out;
+}
+
+Bytes HmacSha256(ByteView key, ByteView data) {
+  Bytes out(32);
+  size_t len = 0;
+  CHECK(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(), data.data(),
+                  data.size(), out.data(), out.size(), &len) != nullptr);
+  CHECK(len == 32);
+  return out;
 }
 
 }  // namespace autoseal::crypto

@@ -31,4 +31,12 @@ Result<Bytes> Sign(const PrivateKey& key, ByteView data,
 Status Verify(const PublicKey& key, ByteView data, ByteView signature,
               std::optional<DigestAlgorithm> digest = std::nullopt);
 
+// Converts an ECDSA signature between DER (Ecdsa-Sig-Value, what OpenSSL produces) and the
+// fixed-size r||s form JWS uses (RFC 7518 §3.4), field_bytes per integer (32, 48, 66).
+Result<Bytes> EcdsaSignatureToRaw(ByteView der, size_t field_bytes);
+Result<Bytes> EcdsaSignatureFromRaw(ByteView raw);
+
+// HMAC-SHA-256 (JWS HS256, RFC 7518 §3.2; ACME External Account Binding).
+Bytes HmacSha256(ByteView key, ByteView data);
+
 }  // namespace autoseal::crypto
