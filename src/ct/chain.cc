@@ -1,0 +1,213 @@
+#include "ct/chain.h"
+
+#include <boost/json.hpp>
+
+#include <cstring>
+#include <mutex>
+
+#include "crypto/digest.h"
+#include "crypto/signature.h"
+#include "ct/internal/cert_view.h"
+
+namespace autoseal::ct {
+namespace {
+
+constexpr size_t kMaxCachedIssuers = 4096;
+
+Hash Sha256(ByteView data) {
+  Bytes d = crypto::Digest(crypto::DigestAlgorithm::kSha256, data);
+  Hash h;
+  std::memcpy(h.data(), d.data(), 32);
+  return h;
+}
+
+std::string Key(const Hash& h) { return std::string(reinterpret_cast<const char*>(h.data()), h.size()); }
+std::string Key(ByteView b) { return std::string(AsString(b)); }
+
+bool Equal(ByteView a, ByteView b) { return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0; }
+
+std::string Cert(size_t i) { return "certificate " + std::to_string(i); }
+
+}  // namespace
+
+Result<std::vector<Bytes>> ParseAddChainRequest(std::string_view body) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(body, ec);
+  if (ec) return Fail(ErrorCode::kParse, "request body is not JSON: " + ec.message());
+  if (!v.is_object()) return Fail(ErrorCode::kParse, "request body must be a JSON object");
+  auto* chain = v.as_object().if_contains("chain");
+  if (chain == nullptr) return Fail(ErrorCode::kParse, "request has no \"chain\"");
+  if (!chain->is_array()) return Fail(ErrorCode::kParse, "\"chain\" must be an array");
+  const auto& a = chain->as_array();
+  if (a.empty()) return Fail(ErrorCode::kParse, "\"chain\" is empty");
+  if (a.size() > kMaxChainLength)
+    return Fail(ErrorCode::kParse, "\"chain\" has more than " + std::to_string(kMaxChainLength) + " certificates");
+  std::vector<Bytes> out;
+  out.reserve(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].is_string()) return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is not a string");
+    const auto& s = a[i].as_string();
+    if (s.size() > kMaxCertificateBytes * 4 / 3 + 4)
+      return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is too large");
+    auto der = Base64Decode(std::string_view(s.data(), s.size()));
+    if (!der) return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is not valid base64");
+    if (der->empty()) return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is empty");
+    out.push_back(std::move(*der));
+  }
+  return out;
+}
+
+ChainValidator::ChainValidator(std::vector<x509::Certificate> roots, ChainPolicy policy)
+    : roots_(std::move(roots)), policy_(policy) {
+  for (const auto& root : roots_) {
+    auto issuer = std::make_shared<Issuer>(Issuer{root.Der(), {}, root.PublicKey(), {}, {}, {}, false, {}});
+    issuer->fingerprint = Sha256(issuer->der);
+    internal::CertView view;
+    std::string error;
+    CHECK_MSG(internal::ParseCertView(issuer->der, &view, &error), "a root certificate does not parse");
+    issuer->subject.assign(view.subject.begin(), view.subject.end());
+    issuer->spki.assign(view.spki.begin(), view.spki.end());
+    roots_by_subject_[Key(issuer->subject)] = issuer;
+    cache_[Key(issuer->fingerprint)] = issuer;
+  }
+}
+
+size_t ChainValidator::CachedIssuers() const {
+  std::shared_lock lock(mu_);
+  return cache_.size();
+}
+
+std::shared_ptr<const ChainValidator::Issuer> ChainValidator::Lookup(const Hash& fp) const {
+  std::shared_lock lock(mu_);
+  auto it = cache_.find(Key(fp));
+  return it == cache_.end() ? nullptr : it->second;
+}
+
+Result<std::shared_ptr<const ChainValidator::Issuer>> ChainValidator::IssuerFor(
+    const std::vector<Bytes>& chain, size_t index, ByteView expected_subject, int depth) const {
+  if (depth > static_cast<int>(kMaxChainLength))
+    return Fail(ErrorCode::kPolicy, "chain is too long");
+  if (index >= chain.size()) {
+    // RFC 6962 §4.1: the submitter may omit the root.
+    auto it = roots_by_subject_.find(Key(expected_subject));
+    if (it == roots_by_subject_.end())
+      return Fail(ErrorCode::kPolicy, "chain does not lead to an accepted root (see get-roots)");
+    return it->second;
+  }
+  Hash fp = Sha256(chain[index]);
+  if (auto cached = Lookup(fp)) {
+    if (!Equal(cached->subject, expected_subject))
+      return Fail(ErrorCode::kPolicy, Cert(index) + " is not the issuer of " + Cert(index - 1));
+    return cached;
+  }
+  internal::CertView view;
+  std::string error;
+  if (!internal::ParseCertView(chain[index], &view, &error))
+    return Fail(ErrorCode::kParse, Cert(index) + ": " + error);
+  if (!Equal(view.subject, expected_subject))
+    return Fail(ErrorCode::kPolicy, Cert(index) + " is not the issuer of " + Cert(index - 1));
+  if (!view.IsCa()) return Fail(ErrorCode::kPolicy, Cert(index) + " is not a CA certificate");
+  auto digest = internal::SignatureDigest(view.signature_oid);
+  if (!digest) return Fail(ErrorCode::kPolicy, Cert(index) + ": unsupported signature algorithm");
+  auto key = crypto::PublicKey::FromDer(view.spki);
+  if (!key) return Fail(ErrorCode::kParse, Cert(index) + ": unsupported public key");
+  auto parent = TRY(IssuerFor(chain, index + 1, view.issuer, depth + 1));
+  if (!crypto::Verify(parent->key, view.tbs, view.signature, *digest))
+    return Fail(ErrorCode::kCrypto, Cert(index) + " is not signed by its issuer");
+  auto issuer = std::make_shared<Issuer>(Issuer{chain[index], fp, *key, {}, {}, {}, false, {}});
+  issuer->subject.assign(view.subject.begin(), view.subject.end());
+  issuer->spki.assign(view.spki.begin(), view.spki.end());
+  if (const auto* aki = view.Find(internal::kOidAuthorityKeyId))
+    issuer->aki_extension.assign(aki->full.begin(), aki->full.end());
+  issuer->precert_signing = view.HasEku(internal::kOidCtPrecertSigning);
+  issuer->path_to_root.push_back(parent->fingerprint);
+  issuer->path_to_root.insert(issuer->path_to_root.end(), parent->path_to_root.begin(),
+                              parent->path_to_root.end());
+  std::unique_lock lock(mu_);
+  if (cache_.size() < kMaxCachedIssuers) cache_.emplace(Key(fp), issuer);
+  return std::shared_ptr<const Issuer>(issuer);
+}
+
+Result<AcceptedChain> ChainValidator::Validate(const std::vector<Bytes>& chain, bool precert,
+                                               TimePoint now) const {
+  if (chain.empty()) return Fail(ErrorCode::kParse, "empty chain");
+  if (chain.size() > kMaxChainLength) return Fail(ErrorCode::kParse, "chain is too long");
+  internal::CertView leaf;
+  std::string error;
+  if (!internal::ParseCertView(chain[0], &leaf, &error)) return Fail(ErrorCode::kParse, Cert(0) + ": " + error);
+  const internal::Extension* poison = leaf.Find(internal::kOidCtPoison);
+  if (precert) {
+    // RFC 6962 §3.1: "critical poison extension ... whose extnValue OCTET STRING contains ASN.1 NULL data (0x05 0x00)".
+    if (poison == nullptr)
+      return Fail(ErrorCode::kPolicy, "add-pre-chain needs a precertificate (poison extension 1.3.6.1.4.1.11129.2.4.3)");
+    if (!poison->critical) return Fail(ErrorCode::kPolicy, "the precertificate poison extension must be critical");
+    static constexpr uint8_t kNull[] = {0x05, 0x00};
+    if (!Equal(poison->value, kNull)) return Fail(ErrorCode::kPolicy, "the poison extension must contain ASN.1 NULL");
+  } else if (poison != nullptr) {
+    return Fail(ErrorCode::kPolicy, "a precertificate must be submitted with add-pre-chain");
+  }
+  if (policy_.reject_expired && leaf.not_after < now)
+    return Fail(ErrorCode::kPolicy, "certificate has expired (notAfter " + FormatRfc3339(leaf.not_after) + ")");
+  if (policy_.reject_not_yet_valid && leaf.not_before > now)
+    return Fail(ErrorCode::kPolicy, "certificate is not yet valid (notBefore " + FormatRfc3339(leaf.not_before) + ")");
+  auto digest = internal::SignatureDigest(leaf.signature_oid);
+  if (!digest) return Fail(ErrorCode::kPolicy, Cert(0) + ": unsupported signature algorithm");
+  auto issuer = TRY(IssuerFor(chain, 1, leaf.issuer, 0));
+  if (!crypto::Verify(issuer->key, leaf.tbs, leaf.signature, *digest))
+    return Fail(ErrorCode::kCrypto, Cert(0) + " is not signed by its issuer");
+
+  AcceptedChain out;
+  out.issuers.push_back(issuer->fingerprint);
+  out.issuers.insert(out.issuers.end(), issuer->path_to_root.begin(), issuer->path_to_root.end());
+  for (const Hash& fp : out.issuers) {
+    auto i = fp == issuer->fingerprint ? issuer : Lookup(fp);
+    if (i == nullptr) {  // the cache was full: the chain itself has the certificate
+      bool found = false;
+      for (const auto& c : chain) {
+        if (Sha256(c) == fp) {
+          out.issuer_ders.push_back(c);
+          found = true;
+          break;
+        }
+      }
+      if (!found) return Fail(ErrorCode::kInternal, "issuer certificate not cached");
+      continue;
+    }
+    out.issuer_ders.push_back(i->der);
+  }
+  if (out.issuer_ders.size() != out.issuers.size()) return Fail(ErrorCode::kInternal, "issuer chain incomplete");
+  if (precert) {
+    out.entry.type = LogEntryType::kPrecert;
+    out.precertificate = chain[0];
+    if (issuer->precert_signing) {
+      // RFC 6962 §3.2: with a Precertificate Signing Certificate, the TBS names the final issuer
+      // and carries its authority key identifier, and issuer_key_hash is the final issuer's key.
+      if (issuer->path_to_root.empty())
+        return Fail(ErrorCode::kPolicy, "a precertificate signing certificate cannot be a root");
+      auto final_issuer = Lookup(issuer->path_to_root[0]);
+      if (final_issuer == nullptr) return Fail(ErrorCode::kInternal, "final issuer not cached");
+      std::optional<ByteView> aki;
+      if (!issuer->aki_extension.empty()) aki = ByteView(issuer->aki_extension);
+      out.entry.certificate = internal::PrecertTbs(leaf, ByteView(final_issuer->subject), aki);
+      out.entry.issuer_key_hash = Sha256(final_issuer->spki);
+    } else {
+      out.entry.certificate = internal::PrecertTbs(leaf, std::nullopt, std::nullopt);
+      out.entry.issuer_key_hash = Sha256(issuer->spki);
+    }
+  } else {
+    if (issuer->precert_signing)
+      return Fail(ErrorCode::kPolicy, "a precertificate signing certificate cannot issue certificates");
+    out.entry.type = LogEntryType::kX509;
+    out.entry.certificate = chain[0];
+  }
+  Bytes id;
+  id.push_back(0);
+  id.push_back(static_cast<uint8_t>(out.entry.type));
+  if (out.entry.type == LogEntryType::kPrecert)
+    id.insert(id.end(), out.entry.issuer_key_hash.begin(), out.entry.issuer_key_hash.end());
+  id.insert(id.end(), out.entry.certificate.begin(), out.entry.certificate.end());
+  out.identity = Sha256(id);
+  return out;
+}
+
+}  // namespace autoseal::ct

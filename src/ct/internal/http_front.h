@@ -1,0 +1,48 @@
+#pragma once
+
+// An asynchronous HTTP/1.1 front for the CT log. net::HttpServer calls a synchronous handler on
+// its I/O thread, but add-chain waits up to one sequencing period for durability: thousands of
+// submissions are in flight at once, so the handler here answers through a callback that may run
+// later on any thread. Private to ct/; Beast stays in the .cc.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "net/http.h"
+
+namespace autoseal::ct::internal {
+
+using Respond = std::function<void(net::HttpResponse)>;
+// Called on an I/O thread for every request; must call respond exactly once (from any thread).
+using AsyncHandler = std::function<void(const net::HttpRequest&, Respond respond)>;
+
+struct FrontOptions {
+  std::string listen = "127.0.0.1:0";
+  unsigned threads = 0;  // 0: one per core
+  size_t max_body_bytes = 512 * 1024;
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  // The body of a 400 for requests whose body exceeds max_body_bytes (CT: a JSON error).
+  net::HttpResponse too_large;
+};
+
+class FrontImpl;
+
+class HttpFront {
+ public:
+  static Result<std::unique_ptr<HttpFront>> Create(FrontOptions options, AsyncHandler handler);
+  ~HttpFront();
+  void Start();
+  void Stop();  // idempotent; closes connections and joins the threads
+  uint16_t Port() const;
+  std::string LocalAddress() const;
+
+ private:
+  explicit HttpFront(std::shared_ptr<FrontImpl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<FrontImpl> impl_;
+};
+
+}  // namespace autoseal::ct::internal
