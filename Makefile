@@ -12,7 +12,10 @@ build: deps
 	@cmake --build --preset release -j $(JOBS)
 
 # Runs the embedded default: everything autoseal has on one machine, state under ./var.
-run: build
+# Builds only the binary it needs.
+run: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target autoseal
 	@$(BUILD)/src/cli/autoseal up --dir var
 
 test: build

@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/ct_command.h"
+#include "cli/tsa_command.h"
 #include "core/log.h"
 
 namespace autoseal::cli {
@@ -24,10 +26,14 @@ int main(int argc, char** argv) {
   autoseal::cli::RegisterCertCommands(app);
   autoseal::cli::RegisterKeyCommands(app);
   autoseal::cli::RegisterUpCommand(app);
+  autoseal::cli::RegisterTsaCommands(app);
+  autoseal::cli::RegisterTsCommands(app);
+  autoseal::cli::RegisterCtCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2, like most Unix tools.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "autoseal: %s\n", e.what());
     return 1;
