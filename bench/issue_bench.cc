@@ -2,8 +2,9 @@
 // the same key in the same run (the peer: OpenSSL signing alone, no certificate around it).
 //
 //   raw_sign      EVP_MD_CTX + (SM2: ID) + EVP_DigestSignInit + EVP_DigestSign over 512 bytes
-//   issue         x509::IssueCertificate from a spec built from a parsed CSR: serial, names,
-//                 extensions per profile, sign, re-parse (what the CA does per certificate)
+//   issue         x509::IssueCertificate from a spec built from a parsed CSR: checks, serial,
+//                 names, extensions per profile, DER encoding, sign (what the CA does per
+//                 certificate)
 //   issue+csr     the same plus CheckRequest (CSR self-signature verification and name checks)
 //   ca_issue      ca::CertificateAuthority::Issue: all of the above plus the durable SQLite
 //                 insert (synchronous=FULL, one fsync per certificate)

@@ -1,13 +1,14 @@
 #include "x509/certificate.h"
 
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include <mutex>
-#include <openssl/x509v3.h>
 
 #include "core/bytes.h"
 #include "crypto/ossl.h"
 #include "crypto/sign_context.h"
+#include "x509/internal/issuance.h"
 #include "x509/internal/openssl_util.h"
 #include "x509/names.h"
 
@@ -32,11 +33,19 @@ std::string KeyUsageNames(uint32_t bits) {
   return out;
 }
 
+// A certificate is held one of three ways: parsed (x509), built by OpenSSL in this process with
+// its subject key still encoded (x509 + key, see AdoptIssued), or encoded in this process (der +
+// key + fields, see CertificateAccess::AdoptEncoded), parsed only when something needs OpenSSL's
+// view of it.
 struct Certificate::State {
   crypto::X509Ptr x509;
   std::optional<crypto::PublicKey> key;  // set when known without decoding x509's
+  Bytes der;                             // set for a certificate encoded here
+  std::optional<internal::IssuedFields> fields;  // likewise
   mutable std::once_flag decode_once;
-  mutable crypto::X509Ptr decoded;       // a fully decoded copy, made by raw() when needed
+  mutable crypto::X509Ptr decoded;  // a fully decoded object, made on first need
+  mutable std::once_flag issuer_once;
+  mutable std::unique_ptr<internal::IssuerInfo> issuer_info;
 };
 
 // Prepares a freshly parsed certificate (taking ownership of x): caches extensions, flagging
@@ -64,19 +73,49 @@ Result<Certificate> Certificate::AdoptIssued(X509* x, crypto::PublicKey key) {
   return Certificate(std::move(state));
 }
 
-X509* Certificate::x() const { return state_->x509.get(); }
+namespace internal {
+
+Certificate CertificateAccess::AdoptEncoded(Bytes der, crypto::PublicKey key, IssuedFields fields) {
+  auto state = std::make_shared<Certificate::State>();
+  state->der = std::move(der);
+  state->key = std::move(key);
+  state->fields = std::move(fields);
+  return Certificate(std::move(state));
+}
+
+const IssuerInfo& CertificateAccess::IssuerInfoOf(const Certificate& issuer) {
+  const Certificate::State& s = *issuer.state_;
+  std::call_once(s.issuer_once, [&] { s.issuer_info = MakeIssuerInfo(issuer); });
+  return *s.issuer_info;
+}
+
+}  // namespace internal
+
+X509* Certificate::x() const {
+  if (state_->der.empty()) return state_->x509.get();
+  return raw();
+}
 
 X509* Certificate::raw() const {
   if (!state_->key) return state_->x509.get();
   std::call_once(state_->decode_once, [this] {
-    unsigned char* der = nullptr;
-    int n = i2d_X509(state_->x509.get(), &der);
-    CHECK(n > 0);
-    const unsigned char* p = der;
-    state_->decoded.reset(d2i_X509(nullptr, &p, n));
-    OPENSSL_free(der);
-    CHECK_MSG(state_->decoded != nullptr, "cannot re-decode an issued certificate");
-    X509_check_purpose(state_->decoded.get(), -1, 0);
+    Bytes owned;
+    ByteView der = state_->der;
+    if (der.empty()) {
+      unsigned char* out = nullptr;
+      int n = i2d_X509(state_->x509.get(), &out);
+      CHECK(n > 0);
+      owned.assign(out, out + n);
+      OPENSSL_free(out);
+      der = owned;
+    }
+    const unsigned char* p = der.data();
+    state_->decoded.reset(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+    CHECK_MSG(state_->decoded != nullptr && p == der.data() + der.size(),
+              "cannot decode a certificate issued here");
+    CHECK_MSG(X509_check_purpose(state_->decoded.get(), -1, 0) == 1 &&
+                  !(X509_get_extension_flags(state_->decoded.get()) & EXFLAG_INVALID),
+              "a certificate issued here has malformed extensions");
     internal::AttachSm2IdIfNeeded(state_->decoded.get());
   });
   return state_->decoded.get();
@@ -134,6 +173,7 @@ Result<Certificate> Certificate::FromX509(X509* x) {
 }
 
 Bytes Certificate::Der() const {
+  if (!state_->der.empty()) return state_->der;
   unsigned char* out = nullptr;
   int n = i2d_X509(x(), &out);
   CHECK(n > 0);
@@ -143,20 +183,36 @@ Bytes Certificate::Der() const {
 }
 
 std::string Certificate::Pem() const {
+  if (!state_->der.empty()) return internal::CertificatePem(state_->der);
   crypto::BioPtr bio(BIO_new(BIO_s_mem()));
   CHECK(PEM_write_bio_X509(bio.get(), x()) == 1);
   return crypto::BioContents(bio.get());
 }
 
-std::string Certificate::Subject() const { return internal::NameToString(X509_get_subject_name(x())); }
+std::string Certificate::Subject() const {
+  if (state_->fields && state_->fields->subject) return *state_->fields->subject;
+  return internal::NameToString(X509_get_subject_name(x()));
+}
 std::string Certificate::Issuer() const { return internal::NameToString(X509_get_issuer_name(x())); }
-std::string Certificate::CommonName() const { return internal::FirstCommonName(X509_get_subject_name(x())); }
+std::string Certificate::CommonName() const {
+  if (state_->fields) return state_->fields->common_name;
+  return internal::FirstCommonName(X509_get_subject_name(x()));
+}
 
-Bytes Certificate::Serial() const { return internal::IntegerBytes(X509_get0_serialNumber(x())); }
+Bytes Certificate::Serial() const {
+  if (state_->fields) return state_->fields->serial;
+  return internal::IntegerBytes(X509_get0_serialNumber(x()));
+}
 std::string Certificate::SerialHex() const { return HexEncode(Serial()); }
 
-TimePoint Certificate::NotBefore() const { return internal::ToTimePoint(X509_get0_notBefore(x())); }
-TimePoint Certificate::NotAfter() const { return internal::ToTimePoint(X509_get0_notAfter(x())); }
+TimePoint Certificate::NotBefore() const {
+  if (state_->fields) return state_->fields->not_before;
+  return internal::ToTimePoint(X509_get0_notBefore(x()));
+}
+TimePoint Certificate::NotAfter() const {
+  if (state_->fields) return state_->fields->not_after;
+  return internal::ToTimePoint(X509_get0_notAfter(x()));
+}
 
 crypto::PublicKey Certificate::PublicKey() const {
   if (state_->key) return *state_->key;
@@ -169,9 +225,18 @@ std::string Certificate::SignatureAlgorithm() const {
   return internal::NidName(X509_get_signature_nid(x()));
 }
 
-std::vector<std::string> Certificate::DnsNames() const { return internal::SanEntries(x(), GEN_DNS); }
-std::vector<std::string> Certificate::IpAddresses() const { return internal::SanEntries(x(), GEN_IPADD); }
-std::vector<std::string> Certificate::EmailAddresses() const { return internal::SanEntries(x(), GEN_EMAIL); }
+std::vector<std::string> Certificate::DnsNames() const {
+  if (state_->fields) return state_->fields->dns_names;
+  return internal::SanEntries(x(), GEN_DNS);
+}
+std::vector<std::string> Certificate::IpAddresses() const {
+  if (state_->fields) return state_->fields->ip_addresses;
+  return internal::SanEntries(x(), GEN_IPADD);
+}
+std::vector<std::string> Certificate::EmailAddresses() const {
+  if (state_->fields) return state_->fields->email_addresses;
+  return internal::SanEntries(x(), GEN_EMAIL);
+}
 
 std::optional<uint32_t> Certificate::KeyUsageBits() const {
   if (!(X509_get_extension_flags(x()) & EXFLAG_KUSAGE)) return std::nullopt;

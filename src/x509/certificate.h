@@ -15,6 +15,10 @@ typedef struct x509_st X509;
 
 namespace autoseal::x509 {
 
+namespace internal {
+struct CertificateAccess;
+}
+
 // keyUsage bits (RFC 5280 §4.2.1.3), as a bit set.
 enum KeyUsage : uint32_t {
   kDigitalSignature = 1u << 0,
@@ -91,8 +95,7 @@ class Certificate {
   X509* raw() const;
 
  private:
-  friend Result<Certificate> IssueCertificate(const struct CertificateSpec&, const Certificate*,
-                                              const crypto::PrivateKey&);
+  friend struct internal::CertificateAccess;  // issuance (x509/internal/issuance.h)
   struct State;
   static Result<Certificate> Adopt(X509* owned);
   // A certificate this process just signed: x carries the subject key as encoded bits only
@@ -100,7 +103,8 @@ class Certificate {
   // already-decoded key. raw() decodes once, on first use.
   static Result<Certificate> AdoptIssued(X509* owned, crypto::PublicKey key);
   explicit Certificate(std::shared_ptr<const State> state) : state_(std::move(state)) {}
-  X509* x() const;  // parsed object; its public key may be undecoded (see AdoptIssued)
+  X509* x() const;  // parsed object (on first use when encoded here); its public key may be
+                    // undecoded (see AdoptIssued)
   std::shared_ptr<const State> state_;
 };
 

@@ -5,7 +5,9 @@
 #include "crypto/digest.h"
 #include "crypto/ossl.h"
 #include "crypto/sign_context.h"
+#include "x509/internal/der.h"
 #include "x509/internal/extensions.h"
+#include "x509/internal/issuance.h"
 #include "x509/internal/openssl_util.h"
 #include "x509/names.h"
 
@@ -76,6 +78,26 @@ Status AddNameEntry(X509_NAME* name, int nid, const std::string& value) {
   return Ok();
 }
 
+// Whether the DER encoder writes this common name exactly as X509_NAME_add_entry_by_NID with
+// MBSTRING_UTF8 would: printable ASCII and controls other than NUL (which OpenSSL would cut at).
+bool EncodableCommonName(std::string_view cn) {
+  for (unsigned char c : cn)
+    if (c == 0 || c >= 0x80) return false;
+  return true;
+}
+
+// The RFC 2253 text NameToString prints for a subject holding only this CN, when no character
+// needs escaping; nullopt otherwise (the Certificate then asks OpenSSL).
+std::optional<std::string> PlainSubjectText(std::string_view cn) {
+  if (cn.empty()) return std::string();
+  for (unsigned char c : cn) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '-' || c == '*' || c == '@' || c == '_';
+    if (!plain) return std::nullopt;
+  }
+  return "CN=" + std::string(cn);
+}
+
 }  // namespace
 
 Result<Bytes> NewSerialNumber() {
@@ -129,6 +151,14 @@ Result<CertificateSpec> SpecFromRequest(const CertificateRequest& csr, Profile p
 
 Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certificate* issuer,
                                      const crypto::PrivateKey& issuer_key) {
+  return internal::IssueCertificateWith(spec, issuer, issuer_key, {});
+}
+
+Result<Certificate> internal::IssueCertificateWith(const CertificateSpec& spec,
+                                                   const Certificate* issuer,
+                                                   const crypto::PrivateKey& issuer_key,
+                                                   const IssueControl& control) {
+  using Encoder = IssueControl::Encoder;
   if (!spec.subject_key) return Fail(ErrorCode::kInvalidArgument, "no subject key");
   const crypto::PublicKey& subject_key = *spec.subject_key;
   const Profile profile = spec.profile;
@@ -137,8 +167,16 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
   const TimePoint not_after = std::chrono::floor<std::chrono::seconds>(spec.not_after);
   const bool is_ca = IsCaProfile(profile);
 
-  // Checks against the profile and the issuer, before signing anything.
-  TRY(CheckKeyForProfile(subject_key, profile));
+  // Checks against the profile and the issuer, before signing anything. The key type comes from
+  // the SubjectPublicKeyInfo when it is at hand (asking OpenSSL about an EVP_PKEY costs several
+  // provider calls); the same rules apply either way.
+  std::optional<crypto::KeyType> subject_type;
+  if (!spec.subject_public_key_info.empty())
+    subject_type = der::ClassifySubjectPublicKeyInfo(spec.subject_public_key_info);
+  if (subject_type)
+    TRY(CheckKeyTypeForProfile(*subject_type, profile));
+  else
+    TRY(CheckKeyForProfile(subject_key, profile));
   TRY(CheckNamesForProfile(profile, spec.dns_names, spec.ip_addresses, spec.email_addresses));
   if (not_after <= not_before)
     return Fail(ErrorCode::kInvalidArgument, "notAfter is not after notBefore");
@@ -148,6 +186,7 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
                                         " days, the maximum for the " + std::string(ProfileName(profile)) + " profile");
   if (is_ca && spec.common_name.empty())
     return Fail(ErrorCode::kInvalidArgument, "a CA certificate needs a common name");
+  const IssuerInfo* info = nullptr;
   if (issuer == nullptr) {
     if (profile != Profile::kRootCa)
       return Fail(ErrorCode::kInvalidArgument, "only a root CA certificate is self-signed");
@@ -156,13 +195,72 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
   } else {
     if (profile == Profile::kRootCa)
       return Fail(ErrorCode::kInvalidArgument, "a root CA certificate must be self-signed");
-    if (!issuer->IsCa() || !(issuer->KeyUsageBits().value_or(0) & kKeyCertSign))
+    info = &CertificateAccess::IssuerInfoOf(*issuer);
+    if (!info->may_sign_certificates)
       return Fail(ErrorCode::kPolicy, "the issuer is not a CA allowed to sign certificates");
-    if (!issuer->PublicKey().Equals(issuer_key))
+    if (!info->KeyMatches(issuer_key))
       return Fail(ErrorCode::kInvalidArgument, "the issuer key does not match the issuer certificate");
-    if (not_after > issuer->NotAfter())
+    if (not_after > info->not_after)
       return Fail(ErrorCode::kPolicy, "the certificate would outlive its issuer (issuer expires " +
-                                          FormatRfc3339(issuer->NotAfter()) + ")");
+                                          FormatRfc3339(info->not_after) + ")");
+  }
+
+  std::string cn = spec.common_name;
+  if (cn.empty() && !is_ca) {
+    const auto* first = !spec.dns_names.empty()         ? &spec.dns_names
+                        : !spec.email_addresses.empty() ? &spec.email_addresses
+                        : !spec.ip_addresses.empty()    ? &spec.ip_addresses
+                                                        : nullptr;
+    if (first && first->front().size() <= 64) cn = first->front();
+  }
+  Bytes serial;
+  if (control.serial)
+    serial = *control.serial;
+  else
+    serial = TRY(NewSerialNumber());
+
+  // Leaf certificates: encoded here (see x509/internal/issuance.h).
+  const bool der_encodable = !is_ca && info != nullptr && !info->signature_algorithm.empty() &&
+                             subject_type.has_value() && EncodableCommonName(cn);
+  if (control.encoder == Encoder::kDer && !der_encodable)
+    return Fail(ErrorCode::kUnsupported, "the DER encoder cannot issue this certificate");
+  if (der_encodable && control.encoder != Encoder::kOpenSsl) {
+    if (cn.size() > 64)  // as AddNameEntry (RFC 5280 ub-common-name)
+      return Fail(ErrorCode::kInvalidArgument,
+                  "subject attribute longer than 64 characters: " + cn);
+    if (cn.empty() && spec.dns_names.empty() && spec.ip_addresses.empty() &&
+        spec.email_addresses.empty())
+      return Fail(ErrorCode::kInvalidArgument,
+                  "the certificate would have neither a subject nor names");
+    IssuedFields fields;
+    std::vector<Bytes> ip_bytes;
+    ip_bytes.reserve(spec.ip_addresses.size());
+    fields.ip_addresses.reserve(spec.ip_addresses.size());
+    for (const auto& ip : spec.ip_addresses) {
+      ip_bytes.push_back(TRY(ParseIpAddress(ip)));
+      fields.ip_addresses.push_back(FormatIpAddress(ip_bytes.back()));
+    }
+    LeafTemplate leaf;
+    leaf.profile = profile;
+    leaf.serial = serial;
+    leaf.common_name = cn;
+    leaf.not_before = not_before;
+    leaf.not_after = not_after;
+    leaf.subject_public_key_info = spec.subject_public_key_info;
+    leaf.key_usage = KeyUsageFor(profile, crypto::FamilyOf(*subject_type));
+    leaf.dns_names = &spec.dns_names;
+    leaf.ip_addresses = &ip_bytes;
+    leaf.email_addresses = &spec.email_addresses;
+    leaf.crl_urls = &spec.crl_urls;
+    Bytes der = TRY(EncodeLeafCertificate(leaf, *info, issuer_key));
+    fields.serial = std::move(serial);
+    fields.not_before = not_before;
+    fields.not_after = not_after;
+    fields.subject = PlainSubjectText(cn);
+    fields.common_name = std::move(cn);
+    fields.dns_names = spec.dns_names;
+    fields.email_addresses = spec.email_addresses;
+    return CertificateAccess::AdoptEncoded(std::move(der), subject_key, std::move(fields));
   }
 
   crypto::X509Ptr x(X509_new());
@@ -170,19 +268,11 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
   X509* cert = x.get();
   if (X509_set_version(cert, X509_VERSION_3) != 1) return Fail(OpenSslError("X509_set_version"));
 
-  Bytes serial = TRY(NewSerialNumber());
   crypto::BignumPtr bn(BN_bin2bn(serial.data(), static_cast<int>(serial.size()), nullptr));
   if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert)))
     return Fail(OpenSslError("cannot set serial number"));
 
   X509_NAME* subject = X509_get_subject_name(cert);
-  std::string cn = spec.common_name;
-  if (cn.empty() && !is_ca) {
-    const auto* first = !spec.dns_names.empty() ? &spec.dns_names
-                        : !spec.email_addresses.empty() ? &spec.email_addresses
-                        : !spec.ip_addresses.empty() ? &spec.ip_addresses : nullptr;
-    if (first && first->front().size() <= 64) cn = first->front();
-  }
   if (is_ca) TRY(AddNameEntry(subject, NID_organizationName, spec.organization));
   TRY(AddNameEntry(subject, NID_commonName, cn));
   if (X509_NAME_entry_count(subject) == 0 && spec.dns_names.empty() && spec.ip_addresses.empty() &&
@@ -239,7 +329,7 @@ Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certific
 
   auto ctx = TRY(crypto::NewSignContext(issuer_key));
   if (X509_sign_ctx(cert, ctx.md_ctx.get()) <= 0) return Fail(OpenSslError("cannot sign certificate"));
-  return Certificate::AdoptIssued(x.release(), subject_key);
+  return CertificateAccess::AdoptIssued(x.release(), subject_key);
 }
 
 }  // namespace autoseal::x509

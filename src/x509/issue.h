@@ -53,7 +53,10 @@ Result<CertificateSpec> SpecFromRequest(const CertificateRequest& csr, Profile p
 // ECDSA: the issuer curve's digest). issuer is the issuing CA certificate, or nullptr for a
 // self-signed root (spec.profile must then be kRootCa and subject_key the issuer key's public
 // part). Serial: 20 random bytes, positive. Checks the spec against the profile and the issuer
-// (CA, key match, validity nested) and fails with a specific error. Thread-safe.
+// (CA, key match, validity nested) and fails with a specific error. Leaf certificates are
+// DER-encoded by x509/ itself (what is constant per issuer is computed once per issuer
+// Certificate), CA certificates by OpenSSL; the returned Certificate answers its serial, validity,
+// names and PEM/DER without parsing itself. Thread-safe.
 Result<Certificate> IssueCertificate(const CertificateSpec& spec, const Certificate* issuer,
                                      const crypto::PrivateKey& issuer_key);
 

@@ -39,12 +39,34 @@ ProfileLimits LimitsFor(Profile profile) {
   return {90, 398};
 }
 
+namespace {
+
+std::string_view TypeDescription(crypto::KeyType type) {
+  switch (type) {
+    case crypto::KeyType::kRsa2048: return "RSA 2048";
+    case crypto::KeyType::kRsa3072: return "RSA 3072";
+    case crypto::KeyType::kRsa4096: return "RSA 4096";
+    case crypto::KeyType::kEcdsaP256: return "ECDSA P-256";
+    case crypto::KeyType::kEcdsaP384: return "ECDSA P-384";
+    case crypto::KeyType::kEd25519: return "Ed25519";
+    case crypto::KeyType::kSm2: return "SM2";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
 Status CheckKeyForProfile(const crypto::PublicKey& key, Profile profile) {
   auto type = key.Type();
   if (!type) return Fail(ErrorCode::kPolicy, "key not allowed: " + type.error().message());
-  KeyFamily family = key.Family();
+  return CheckKeyTypeForProfile(*type, profile);
+}
+
+Status CheckKeyTypeForProfile(crypto::KeyType type, Profile profile) {
+  KeyFamily family = crypto::FamilyOf(type);
   auto refuse = [&] {
-    return Fail(ErrorCode::kPolicy, key.Description() + " keys are not allowed for the " +
+    return Fail(ErrorCode::kPolicy, std::string(TypeDescription(type)) +
+                                        " keys are not allowed for the " +
                                         std::string(ProfileName(profile)) + " profile");
   };
   switch (profile) {
@@ -60,7 +82,10 @@ Status CheckKeyForProfile(const crypto::PublicKey& key, Profile profile) {
 }
 
 uint32_t KeyUsageFor(Profile profile, const crypto::PublicKey& key) {
-  KeyFamily f = key.Family();
+  return KeyUsageFor(profile, key.Family());
+}
+
+uint32_t KeyUsageFor(Profile profile, KeyFamily f) {
   switch (profile) {
     case Profile::kRootCa:
     case Profile::kIntermediateCa: return kKeyCertSign | kCrlSign | kDigitalSignature;

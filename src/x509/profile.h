@@ -36,9 +36,12 @@ inline constexpr std::string_view kPolicyMailboxValidatedStrict = "2.23.140.1.5.
 // 3072, 4096, ECDSA P-256/P-384 and SM2 broadly; Ed25519 only for S/MIME; TLCP encryption only
 // SM2. kPolicy naming the key and profile otherwise.
 Status CheckKeyForProfile(const crypto::PublicKey& key, Profile profile);
+// The same check for a key whose type is already known.
+Status CheckKeyTypeForProfile(crypto::KeyType type, Profile profile);
 
 // The keyUsage bits a leaf of this profile gets for this key (S/MIME BR §7.1.2.3: RSA and SM2
 // keyEncipherment, EC keyAgreement, EdDSA signature only).
 uint32_t KeyUsageFor(Profile profile, const crypto::PublicKey& key);
+uint32_t KeyUsageFor(Profile profile, crypto::KeyFamily family);
 
 }  // namespace autoseal::x509
