@@ -112,7 +112,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (ec == http::error::body_limit) {
+      // Answer, then keep reading (and discarding) what the client is still sending: closing at
+      // once would reset the connection and the client would never see the 400.
       keep_alive_ = false;
+      drain_ = true;
       Write(front_->options().too_large);
       return;
     }
@@ -149,11 +152,30 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head_) msg->body().clear();  // Content-Length stays that of the full body
     stream_.expires_after(std::chrono::seconds(30));
     http::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+      if (!ec && self->drain_) {
+        self->Drain();
+        return;
+      }
       if (ec || !self->keep_alive_) {
         self->Close();
         return;
       }
       self->Read();
+    });
+  }
+
+  void Drain() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain_buffer_.resize(16 * 1024);
+    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > (64u << 20)) {
+        self->Close();
+        return;
+      }
+      self->Drain();
     });
   }
 
@@ -169,6 +191,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
   bool head_ = false;
+  bool drain_ = false;
+  std::vector<char> drain_buffer_;
+  size_t drained_ = 0;
 };
 
 }  // namespace
