@@ -1,9 +1,13 @@
 #include <CLI/CLI.hpp>
 
+#include <signal.h>
+
 #include <cstdio>
 #include <memory>
 
+#include "acme/server/server.h"
 #include "ca/authority.h"
+#include "core/log.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "x509/csr.h"
@@ -21,6 +25,10 @@ struct CaArgs {
   std::string serial;
   std::string reason = "unspecified";
   std::string hierarchy;
+  // serve
+  acme::server::ServerOptions serve;
+  int validation_timeout_ms = 10000;
+  std::string eab_kid;
 };
 
 ca::CaOptions Options(const CaArgs& a) {
@@ -97,6 +105,48 @@ int RunRoots(const CaArgs& a) {
   return 0;
 }
 
+// Blocks SIGINT/SIGTERM (inherited by every thread started later) and waits for one.
+int WaitForTermination() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+int RunServe(CaArgs& a) {
+  SetLogLevel(LogLevel::kInfo);
+  // Peers that go away mid-write must not kill the process (c-ares, sockets).
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  a.serve.dir = a.dir;
+  a.serve.validation.timeout = std::chrono::milliseconds(a.validation_timeout_ms);
+  if (a.serve.validation.caa_identities.empty()) a.serve.validation.caa_identities = {"autoseal.local"};
+  auto server = acme::server::AcmeServer::Create(a.serve);
+  if (!server) return ReportError(server.error());
+  if (auto st = (*server)->Start(); !st) return ReportError(st.error());
+  std::printf("ACME directory: %s\n", (*server)->DirectoryUrl().c_str());
+  std::printf("Trust: autoseal ca roots --dir %s > roots.pem\n", a.dir.c_str());
+  std::fflush(stdout);
+  int sig = WaitForTermination();
+  Log(LogLevel::kInfo, "acme: stopping", {{"signal", std::to_string(sig)}});
+  (*server)->Stop();
+  return 0;
+}
+
+int RunEabKey(const CaArgs& a) {
+  auto key = acme::server::AcmeServer::CreateEabKey(a.dir, a.eab_kid);
+  if (!key) return ReportError(key.error());
+  std::printf("kid:      %s\nhmac key: %s\n", a.eab_kid.c_str(), key->c_str());
+  return 0;
+}
+
 }  // namespace
 
 void RegisterCaCommands(CLI::App& app) {
@@ -130,6 +180,30 @@ void RegisterCaCommands(CLI::App& app) {
   dir_opt(crl);
   crl->add_option("--hierarchy", args->hierarchy, "ecc, rsa or sm2");
   crl->callback([args] { ExitCode() = RunCrl(*args); });
+
+  auto* serve = ca->add_subcommand("serve", "Serve ACME (RFC 8555, ARI) over HTTPS for this CA");
+  dir_opt(serve);
+  serve->add_option("--listen", args->serve.listen_address, "Listen address")->capture_default_str();
+  serve->add_option("--base-url", args->serve.base_url, "URL clients use to reach the server (default https://<listen>)");
+  serve->add_option("--threads", args->serve.threads, "HTTP I/O threads (0: one per core)");
+  serve->add_option("--http01-port", args->serve.validation.http01_port, "Port for http-01 validation")->capture_default_str();
+  serve->add_option("--tlsalpn01-port", args->serve.validation.tlsalpn01_port, "Port for tls-alpn-01 validation")->capture_default_str();
+  serve->add_option("--dns-server", args->serve.validation.dns_server, "DNS server HOST:PORT for validation (default: system resolver)");
+  serve->add_option("--caa-identity", args->serve.validation.caa_identities, "Issuer domain this CA answers to in CAA records (repeatable; default autoseal.local)");
+  serve->add_option("--validation-timeout-ms", args->validation_timeout_ms, "Timeout per validation")->capture_default_str();
+  serve->add_option("--validation-workers", args->serve.validation_workers, "Concurrent validations")->capture_default_str();
+  serve->add_flag("--eab-required", args->serve.external_account_required, "Require External Account Binding for new accounts");
+  serve->add_option("--terms-of-service", args->serve.terms_of_service_url, "Terms of service URL (agreement then required)");
+  serve->add_option("--website", args->serve.website_url, "Website URL for the directory's meta");
+  serve->add_option("--orders-per-account-per-hour", args->serve.rate_limits.orders_per_account_per_hour, "Rate limit (0: none)")->capture_default_str();
+  serve->add_option("--orders-per-domain-per-hour", args->serve.rate_limits.orders_per_domain_per_hour, "Rate limit per registered domain (0: none)")->capture_default_str();
+  serve->add_option("--accounts-per-ip-per-hour", args->serve.rate_limits.new_accounts_per_ip_per_hour, "Rate limit (0: none)")->capture_default_str();
+  serve->callback([args] { ExitCode() = RunServe(*args); });
+
+  auto* eab = ca->add_subcommand("eab-key", "Create an External Account Binding key for ACME clients");
+  dir_opt(eab);
+  eab->add_option("kid", args->eab_kid, "Key identifier to hand to the account holder")->required();
+  eab->callback([args] { ExitCode() = RunEabKey(*args); });
 
   auto* roots = ca->add_subcommand("roots", "Print the PEM bundle of the three root certificates");
   dir_opt(roots);

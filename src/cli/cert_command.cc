@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/acme_command.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/file.h"
@@ -215,6 +216,8 @@ void RegisterCertCommands(CLI::App& app) {
   request->add_option("--email", ca->email, "Email address (repeatable)");
   request->add_option("-o,--out", ca->out, "Output file (default stdout)");
   request->callback([ca] { ExitCode() = RunRequest(*ca); });
+
+  RegisterAcmeClientCommands(*cert);
 }
 
 void RegisterKeyCommands(CLI::App& app) {
