@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "core/log.h"
+#include "ct/submit.h"
 #include "store/database.h"
 #include "store/sqlite.h"
 #include "x509/issue.h"
@@ -197,7 +198,28 @@ Result<InitReport> CertificateAuthority::Init(const std::string& dir, const CaOp
     auto inter = TRY_CONTEXT(LoadOrIssue(level_dir + "/intermediate.pem", int_key, is, &root, root_key, &created), context);
     if (!inter.VerifySignature(root.PublicKey()))
       return Fail(ErrorCode::kInvalidArgument, level_dir + "/intermediate.pem is not signed by root.pem");
-    report.hierarchies.push_back({h, created, root, inter});
+    report.hierarchies.push_back({h, created, root, inter, std::nullopt});
+  }
+  // Cross-signatures: the ECC intermediate under the RSA root and the RSA intermediate under the
+  // ECC root, so that clients preferring the other root (certbot --preferred-chain) find a path.
+  for (auto [h, other] : {std::pair{Hierarchy::kEcc, Hierarchy::kRsa}, std::pair{Hierarchy::kRsa, Hierarchy::kEcc}}) {
+    auto& entry = report.hierarchies[static_cast<size_t>(h)];
+    const auto& other_entry = report.hierarchies[static_cast<size_t>(other)];
+    auto other_root_key = TRY(crypto::LoadPrivateKey(LevelDir(dir, other) + "/root.key"));
+    auto int_key = TRY(crypto::LoadPrivateKey(LevelDir(dir, h) + "/intermediate.key"));
+    x509::CertificateSpec cs;
+    cs.profile = x509::Profile::kIntermediateCa;
+    cs.subject_key = int_key.Public();
+    cs.organization = "autoseal";
+    cs.common_name = entry.intermediate.CommonName();
+    cs.path_length = 0;
+    cs.not_before = entry.intermediate.NotBefore();
+    cs.not_after = std::min(entry.intermediate.NotAfter(), other_entry.root.NotAfter());
+    bool created = false;
+    auto cross = TRY_CONTEXT(LoadOrIssue(LevelDir(dir, h) + "/cross.pem", int_key, cs, &other_entry.root,
+                                         other_root_key, &created), "cross-signing the " + std::string(HierarchyName(h)) + " intermediate");
+    entry.cross = cross;
+    entry.created = entry.created || created;
   }
   TRY(OpenStore(dir));
   return report;
@@ -216,11 +238,31 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Open(const s
     auto key = TRY(crypto::LoadPrivateKey(level_dir + "/intermediate.key"));
     if (!inter.PublicKey().Equals(key))
       return Fail(ErrorCode::kInvalidArgument, level_dir + "/intermediate.key does not match intermediate.pem");
-    levels.push_back({root, inter, key});
+    std::optional<Certificate> cross;
+    if (FileExists(level_dir + "/cross.pem")) {
+      cross = TRY(LoadCertificate(level_dir + "/cross.pem"));
+      if (!cross->PublicKey().Equals(key) || cross->Subject() != inter.Subject())
+        return Fail(ErrorCode::kInvalidArgument, level_dir + "/cross.pem does not match intermediate.pem");
+    }
+    levels.push_back({root, inter, key, std::move(cross)});
   }
   auto db = TRY(OpenStore(dir));
-  return std::unique_ptr<CertificateAuthority>(
-      new CertificateAuthority(dir, options, std::move(levels), std::move(db)));
+  std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(dir, options, std::move(levels), std::move(db)));
+  for (const auto& log : options.ct_logs) {
+    std::string url = log.url;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    if (log.key.empty()) {
+      ca->ct_endpoints_.push_back(TRY_CONTEXT(ct::FetchLogEndpoint(url, options.ct_timeout), "CT log " + url));
+    } else {
+      auto key = TRY_CONTEXT(ct::LogPublicKey::FromSpki(log.key), "CT log " + url);
+      ca->ct_endpoints_.push_back(ct::LogEndpoint{url, std::move(key), url});
+    }
+  }
+  if (!ca->ct_endpoints_.empty() && options.ct_min_scts > static_cast<int>(ca->ct_endpoints_.size()))
+    return Fail(ErrorCode::kInvalidArgument, "the CT minimum (" + std::to_string(options.ct_min_scts) +
+                                                 ") exceeds the number of CT logs (" +
+                                                 std::to_string(ca->ct_endpoints_.size()) + ")");
+  return ca;
 }
 
 CertificateAuthority::CertificateAuthority(std::string dir, CaOptions options, std::vector<Level> levels,
@@ -232,6 +274,10 @@ CertificateAuthority::~CertificateAuthority() = default;
 const Certificate& CertificateAuthority::Root(Hierarchy h) const { return levels_[static_cast<size_t>(h)].root; }
 const Certificate& CertificateAuthority::Intermediate(Hierarchy h) const {
   return levels_[static_cast<size_t>(h)].intermediate;
+}
+
+const std::optional<Certificate>& CertificateAuthority::CrossSigned(Hierarchy h) const {
+  return levels_[static_cast<size_t>(h)].cross;
 }
 
 std::vector<Certificate> CertificateAuthority::Roots() const {
@@ -250,6 +296,19 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateReq
   if (!options_.crl_base_url.empty())
     opts.crl_urls = {options_.crl_base_url + "/crl/" + std::string(HierarchyName(h)) + ".crl"};
   auto spec = TRY(x509::SpecFromRequest(csr, profile, opts));
+  // RFC 6962 §3.1: a precertificate, logged first; its SCTs go into the certificate, which has
+  // the same serial, validity and extensions but for the poison, replaced by the SCT list.
+  const bool logged = !ct_endpoints_.empty() && profile == x509::Profile::kTlsServer;
+  if (logged) {
+    spec.serial = TRY(x509::NewSerialNumber());
+    x509::CertificateSpec pre_spec = spec;
+    pre_spec.extra_extensions.push_back(ct::PoisonExtension());
+    auto pre = TRY(x509::IssueCertificate(pre_spec, &level.intermediate, level.intermediate_key));
+    auto scts = ct::SubmitToLogs(ct_endpoints_, {pre.Der(), level.intermediate.Der()}, true,
+                                 {.min_scts = options_.ct_min_scts, .timeout = options_.ct_timeout});
+    if (!scts) return Fail(scts.error().WithContext("certificate not issued"));
+    spec.extra_extensions.push_back(ct::SctListExtension(scts->scts));
+  }
   auto leaf = TRY(x509::IssueCertificate(spec, &level.intermediate, level.intermediate_key));
   // DESIGN.md §5: recorded durably before it is returned.
   TRY_CONTEXT(db_->Execute("INSERT INTO certificates (serial, hierarchy, profile, subject, names, "
@@ -260,6 +319,14 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateReq
               "cannot record the issued certificate");
   Log(LogLevel::kInfo, "issued certificate",
       {{"serial", leaf.SerialHex()}, {"hierarchy", HierarchyName(h)}, {"profile", x509::ProfileName(profile)}});
+  if (logged) {
+    // The final certificate is logged too (best effort: it is already issued and recorded).
+    auto final_scts = ct::SubmitToLogs(ct_endpoints_, {leaf.Der(), level.intermediate.Der()}, false,
+                                       {.min_scts = 0, .timeout = options_.ct_timeout});
+    if (final_scts && !final_scts->failures.empty())
+      Log(LogLevel::kWarning, "final certificate not accepted by every CT log",
+          {{"serial", leaf.SerialHex()}, {"failures", final_scts->failures.front()}});
+  }
   return IssuedCertificate{leaf, {leaf, level.intermediate}, h};
 }
 

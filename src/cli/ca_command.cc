@@ -25,15 +25,31 @@ struct CaArgs {
   std::string serial;
   std::string reason = "unspecified";
   std::string hierarchy;
+  // Certificate Transparency (issue; reused by serve)
+  std::vector<std::string> ct_logs;
+  int ct_min = 2;
+  int ct_timeout_ms = 5000;
   // serve
   acme::server::ServerOptions serve;
   int validation_timeout_ms = 10000;
   std::string eab_kid;
 };
 
+// --ct-log URL (repeatable), --ct-min N, --ct-timeout-ms: TLS certificates are logged as
+// precertificates and carry the SCTs (docs/ct.md).
+void AddCtOptions(CLI::App* cmd, CaArgs& a) {
+  cmd->add_option("--ct-log", a.ct_logs,
+                  "CT log URL (repeatable), e.g. http://127.0.0.1:6962; TLS certificates embed its SCT");
+  cmd->add_option("--ct-min", a.ct_min, "Issue only with at least this many SCTs")->capture_default_str();
+  cmd->add_option("--ct-timeout-ms", a.ct_timeout_ms, "How long to wait for the CT logs")->capture_default_str();
+}
+
 ca::CaOptions Options(const CaArgs& a) {
   ca::CaOptions o;
   o.crl_base_url = a.crl_base_url;
+  for (const auto& url : a.ct_logs) o.ct_logs.push_back({url, {}});
+  o.ct_min_scts = a.ct_min;
+  o.ct_timeout = std::chrono::milliseconds(a.ct_timeout_ms);
   return o;
 }
 
@@ -168,6 +184,7 @@ void RegisterCaCommands(CLI::App& app) {
   issue->add_option("--csr", args->csr, "CSR file (PEM or DER, '-' for stdin)")->required();
   issue->add_option("--profile", args->profile, "tls-server, smime, tsa or tlcp-enc")->capture_default_str();
   issue->add_option("--days", args->days, "Validity in days (default per profile: 90, 365, 1095, 90)");
+  AddCtOptions(issue, *args);
   issue->callback([args] { ExitCode() = RunIssue(*args); });
 
   auto* revoke = ca->add_subcommand("revoke", "Revoke a certificate by serial number");

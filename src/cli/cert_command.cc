@@ -8,6 +8,7 @@
 #include "cli/common.h"
 #include "core/file.h"
 #include "crypto/key.h"
+#include "ct/verifier.h"
 #include "x509/certificate.h"
 #include "x509/csr.h"
 #include "x509/verify.h"
@@ -98,6 +99,9 @@ int RunInspect(const std::string& path) {
 
 struct VerifyArgs {
   std::string roots, chain, at, profile;
+  std::string ct_logs;  // log list file: check embedded SCTs (docs/ct.md)
+  int ct_min = 2;
+  bool online = false;
 };
 
 int RunVerify(const VerifyArgs& a) {
@@ -125,6 +129,20 @@ int RunVerify(const VerifyArgs& a) {
   }
   auto report = x509::VerifyChain(*chain, *roots, opts);
   const auto& leaf = chain->front();
+  if (!a.ct_logs.empty()) {
+    if (report.path.size() < 2 && chain->size() < 2) {
+      report.problems.push_back("CT: the issuer certificate is needed to check embedded SCTs");
+    } else {
+      auto logs = ct::LogList::Load(a.ct_logs);
+      if (!logs) return ReportError(logs.error());
+      const auto& issuer = report.path.size() >= 2 ? report.path[1] : (*chain)[1];
+      auto ct = ct::VerifyEmbeddedScts(leaf, issuer, *logs, {.min_valid = a.ct_min, .online = a.online}, opts.at);
+      for (const auto& c : ct.scts)
+        std::printf("  SCT %s: %s%s%s\n", c.log.c_str(), c.status.c_str(), c.inclusion.empty() ? "" : ", ",
+                    c.inclusion.c_str());
+      for (const auto& p : ct.problems) report.problems.push_back("CT: " + p);
+    }
+  }
   if (report.ok()) {
     std::printf("OK: %s\n", leaf.Subject().c_str());
     std::printf("  valid at %s%s\n", FormatRfc3339(opts.at).c_str(),
@@ -204,6 +222,9 @@ void RegisterCertCommands(CLI::App& app) {
   verify->add_option("--roots", va->roots, "PEM bundle of trusted roots")->required();
   verify->add_option("--at", va->at, "Verification time, RFC 3339 (default: now)");
   verify->add_option("--profile", va->profile, "Profile to check: tls-server, smime, tsa, tlcp-enc (default: detected)");
+  verify->add_option("--ct-logs", va->ct_logs, "Log list (JSON, docs/ct.md): check the embedded SCTs (ECDSA and SM2 logs)");
+  verify->add_option("--ct-min", va->ct_min, "CT policy: valid SCTs needed from distinct logs")->capture_default_str();
+  verify->add_flag("--online", va->online, "Also fetch and check an inclusion proof from each log");
   verify->callback([va] { ExitCode() = RunVerify(*va); });
 
   auto ca = std::make_shared<CsrArgs>();

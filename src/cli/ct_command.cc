@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <signal.h>
 
+#include <cstdio>
 #include <memory>
 
 #include "cli/commands.h"
@@ -10,6 +11,8 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "ct/service.h"
+#include "ct/submit.h"
+#include "ct/verifier.h"
 
 namespace autoseal::cli {
 namespace {
@@ -70,6 +73,19 @@ int RunServe(const ServeArgs& a) {
   return 0;
 }
 
+int RunLogList(const std::vector<std::string>& urls, const std::string& operator_name) {
+  ct::LogList list;
+  for (const auto& url : urls) {
+    auto endpoint = ct::FetchLogEndpoint(url, std::chrono::seconds(10));
+    if (!endpoint) return ReportError(endpoint.error());
+    std::string kind = endpoint->key.is_sm2() ? "SM2" : "ECDSA";
+    list.Add(ct::KnownLog{"autoseal " + kind + " log at " + endpoint->url, endpoint->url, operator_name,
+                          std::move(endpoint->key)});
+  }
+  std::printf("%s\n", list.ToJson().c_str());
+  return 0;
+}
+
 }  // namespace
 
 void RegisterCtCommands(CLI::App& app) {
@@ -97,6 +113,16 @@ void RegisterCtCommands(CLI::App& app) {
   serve->add_flag("--reject-expired", a->reject_expired, "Refuse certificates whose notAfter has passed");
   serve->add_flag("--reject-not-yet-valid", a->reject_not_yet_valid, "Refuse certificates whose notBefore is in the future");
   serve->callback([a] { ExitCode() = RunServe(*a); });
+
+  auto urls = std::make_shared<std::vector<std::string>>();
+  auto op = std::make_shared<std::string>("autoseal");
+  auto* list = ct->add_subcommand(
+      "log-list",
+      "Print a log list (JSON, the format `cert verify --ct-logs` reads) for running logs,\n"
+      "with each log's key read from <url>/log.json. Check the keys out of band before trusting them.");
+  list->add_option("url", *urls, "Log URLs, e.g. http://127.0.0.1:6962")->required();
+  list->add_option("--operator", *op, "Operator name written for every log")->capture_default_str();
+  list->callback([urls, op] { ExitCode() = RunLogList(*urls, *op); });
 }
 
 }  // namespace autoseal::cli

@@ -216,6 +216,8 @@ Result<Certificate> internal::IssueCertificateWith(const CertificateSpec& spec,
   Bytes serial;
   if (control.serial)
     serial = *control.serial;
+  else if (!spec.serial.empty() && !is_ca)
+    serial = spec.serial;
   else
     serial = TRY(NewSerialNumber());
 
@@ -252,6 +254,7 @@ Result<Certificate> internal::IssueCertificateWith(const CertificateSpec& spec,
     leaf.ip_addresses = &ip_bytes;
     leaf.email_addresses = &spec.email_addresses;
     leaf.crl_urls = &spec.crl_urls;
+    leaf.extra_extensions = &spec.extra_extensions;
     Bytes der = TRY(EncodeLeafCertificate(leaf, *info, issuer_key));
     fields.serial = std::move(serial);
     fields.not_before = not_before;
@@ -326,6 +329,13 @@ Result<Certificate> internal::IssueCertificateWith(const CertificateSpec& spec,
     TRY(AddExtension(cert, internal::MakeCertificatePolicies({std::string(kPolicyMailboxValidatedStrict)})));
   if (!spec.crl_urls.empty() && profile != Profile::kRootCa)
     TRY(AddExtension(cert, internal::MakeCrlDistributionPoints(spec.crl_urls)));
+  for (const auto& der : is_ca ? std::vector<Bytes>() : spec.extra_extensions) {
+    const unsigned char* p = der.data();
+    crypto::X509ExtensionPtr ext(d2i_X509_EXTENSION(nullptr, &p, static_cast<long>(der.size())));
+    if (!ext || p != der.data() + der.size())
+      return Fail(ErrorCode::kInvalidArgument, "an extra extension is not one DER Extension");
+    TRY(AddExtension(cert, std::move(ext)));
+  }
 
   auto ctx = TRY(crypto::NewSignContext(issuer_key));
   if (X509_sign_ctx(cert, ctx.md_ctx.get()) <= 0) return Fail(OpenSslError("cannot sign certificate"));

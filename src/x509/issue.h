@@ -29,6 +29,12 @@ struct CertificateSpec {
   TimePoint not_after;         // inclusive (RFC 5280 §4.1.2.5)
   int path_length = -1;        // CA certificates; -1 = unlimited
   std::vector<std::string> crl_urls;  // cRLDistributionPoints, HTTP
+  // Leaves only. The serial number (big-endian magnitude); empty: 20 fresh random bytes. A CT
+  // precertificate and its final certificate share one (RFC 6962 §3.1).
+  Bytes serial;
+  // Leaves only. Whole DER Extension elements appended after the profile's, in order: the CT
+  // poison (1.3.6.1.4.1.11129.2.4.3) or SCT list (…2.4.2) extension.
+  std::vector<Bytes> extra_extensions;
 };
 
 // Options for turning a CSR into a spec.

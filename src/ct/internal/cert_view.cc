@@ -151,7 +151,7 @@ std::optional<crypto::DigestAlgorithm> SignatureDigest(ByteView oid) {
 }
 
 Bytes PrecertTbs(const CertView& precert, std::optional<ByteView> final_issuer_name,
-                 std::optional<ByteView> final_aki) {
+                 std::optional<ByteView> final_aki, ByteView drop_oid) {
   Bytes body;
   for (size_t j = 0; j < precert.tbs_fields.size(); ++j) {
     const Tlv& f = precert.tbs_fields[j];
@@ -160,7 +160,7 @@ Bytes PrecertTbs(const CertView& precert, std::optional<ByteView> final_issuer_n
     } else if (precert.extensions_field && j == *precert.extensions_field) {
       Bytes exts;
       for (const auto& e : precert.extensions) {
-        if (OidEquals(e.oid, kOidCtPoison)) continue;
+        if (OidEquals(e.oid, drop_oid)) continue;
         ByteView src = e.full;
         if (final_aki && OidEquals(e.oid, kOidAuthorityKeyId)) src = *final_aki;
         exts.insert(exts.end(), src.begin(), src.end());

@@ -59,7 +59,8 @@ std::optional<crypto::DigestAlgorithm> SignatureDigest(ByteView signature_oid);
 // RFC 6962 §3.2: the precertificate's TBSCertificate with the poison extension removed; with a
 // Precertificate Signing Certificate, the issuer replaced by final_issuer_name and the
 // authorityKeyIdentifier (if any) by final_aki (the PSC's own AKI extension element, if any).
+// With drop_oid = kOidCtSctList, the same bytes from a final certificate (RFC 6962 §3.3).
 Bytes PrecertTbs(const CertView& precert, std::optional<ByteView> final_issuer_name,
-                 std::optional<ByteView> final_aki);
+                 std::optional<ByteView> final_aki, ByteView drop_oid = kOidCtPoison);
 
 }  // namespace autoseal::ct::internal

@@ -221,6 +221,8 @@ Result<Bytes> EncodeLeafCertificate(const LeafTemplate& leaf, const IssuerInfo& 
         w.End(points);
       });
     }
+    if (leaf.extra_extensions != nullptr)
+      for (const auto& e : *leaf.extra_extensions) w.Raw(e);
     w.End(extensions);
     w.End(explicit_extensions);
   }

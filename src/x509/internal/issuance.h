@@ -99,6 +99,7 @@ struct LeafTemplate {
   const std::vector<Bytes>* ip_addresses = nullptr;  // 4 or 16 octets each
   const std::vector<std::string>* email_addresses = nullptr;
   const std::vector<std::string>* crl_urls = nullptr;
+  const std::vector<Bytes>* extra_extensions = nullptr;  // whole Extension elements, appended
 };
 
 // Encodes the TBSCertificate of a leaf under issuer, signs it with key (which must be the
