@@ -258,6 +258,11 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Open(const s
       ca->ct_endpoints_.push_back(ct::LogEndpoint{url, std::move(key), url});
     }
   }
+  // The same log twice would count twice towards the minimum.
+  for (size_t i = 0; i < ca->ct_endpoints_.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (ca->ct_endpoints_[i].key.log_id() == ca->ct_endpoints_[j].key.log_id())
+        return Fail(ErrorCode::kInvalidArgument, "CT log " + ca->ct_endpoints_[i].url + " is configured twice");
   if (!ca->ct_endpoints_.empty() && options.ct_min_scts > static_cast<int>(ca->ct_endpoints_.size()))
     return Fail(ErrorCode::kInvalidArgument, "the CT minimum (" + std::to_string(options.ct_min_scts) +
                                                  ") exceeds the number of CT logs (" +
@@ -299,13 +304,24 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateReq
   // RFC 6962 §3.1: a precertificate, logged first; its SCTs go into the certificate, which has
   // the same serial, validity and extensions but for the poison, replaced by the SCT list.
   const bool logged = !ct_endpoints_.empty() && profile == x509::Profile::kTlsServer;
+  // SCTs from SM2 logs carry the DigitallySigned algorithm bytes 0x0708, which OpenSSL 3.0 and
+  // pyca/cryptography reject, failing the whole embedded list: they go only into certificates of
+  // the SM2 hierarchy, whose relying parties speak SM2 (docs/ct.md). The minimum then counts the
+  // logs eligible for the hierarchy.
+  std::vector<ct::LogEndpoint> logs;
+  for (const auto& e : ct_endpoints_)
+    if (!e.key.is_sm2() || h == Hierarchy::kSm2) logs.push_back(e);
+  const int min_scts = std::min(options_.ct_min_scts, static_cast<int>(logs.size()));
+  if (logged && logs.empty())
+    return Fail(ErrorCode::kUnsupported, "certificate not issued: no configured CT log may log a " +
+                                             std::string(HierarchyName(h)) + " certificate (SM2 logs log only SM2 certificates)");
   if (logged) {
     spec.serial = TRY(x509::NewSerialNumber());
     x509::CertificateSpec pre_spec = spec;
     pre_spec.extra_extensions.push_back(ct::PoisonExtension());
     auto pre = TRY(x509::IssueCertificate(pre_spec, &level.intermediate, level.intermediate_key));
-    auto scts = ct::SubmitToLogs(ct_endpoints_, {pre.Der(), level.intermediate.Der()}, true,
-                                 {.min_scts = options_.ct_min_scts, .timeout = options_.ct_timeout});
+    auto scts = ct::SubmitToLogs(logs, {pre.Der(), level.intermediate.Der()}, true,
+                                 {.min_scts = min_scts, .timeout = options_.ct_timeout});
     if (!scts) return Fail(scts.error().WithContext("certificate not issued"));
     spec.extra_extensions.push_back(ct::SctListExtension(scts->scts));
   }
@@ -321,7 +337,7 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateReq
       {{"serial", leaf.SerialHex()}, {"hierarchy", HierarchyName(h)}, {"profile", x509::ProfileName(profile)}});
   if (logged) {
     // The final certificate is logged too (best effort: it is already issued and recorded).
-    auto final_scts = ct::SubmitToLogs(ct_endpoints_, {leaf.Der(), level.intermediate.Der()}, false,
+    auto final_scts = ct::SubmitToLogs(logs, {leaf.Der(), level.intermediate.Der()}, false,
                                        {.min_scts = 0, .timeout = options_.ct_timeout});
     if (final_scts && !final_scts->failures.empty())
       Log(LogLevel::kWarning, "final certificate not accepted by every CT log",
