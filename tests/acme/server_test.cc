@@ -305,7 +305,7 @@ class AcmeServerTest : public ::testing::Test {
     srv_ = nullptr;
   }
 
-  static ServerOptions Options(const std::string& dir, const RateLimits& limits) {
+  static ServerOptions Options(const std::string& dir, const RateLimits& limits, bool eab_required) {
     ServerOptions o;
     o.dir = dir;
     o.listen_address = "127.0.0.1:0";
@@ -316,20 +316,21 @@ class AcmeServerTest : public ::testing::Test {
     o.validation.timeout = 5s;
     o.validation.caa_identities = {"autoseal.test"};
     o.rate_limits = limits;
+    o.external_account_required = eab_required;
     return o;
   }
 
   // A CA in a new directory and a started server over it.
-  static Instance StartNew(const RateLimits& limits) {
+  static Instance StartNew(const RateLimits& limits, bool eab_required = false) {
     Instance inst;
     inst.dir = MakeTempDir();
     auto init = ca::CertificateAuthority::Init(inst.dir);
     EXPECT_TRUE(init.has_value()) << init.error().message();
-    Start(inst, limits);
+    Start(inst, limits, eab_required);
     return inst;
   }
-  static void Start(Instance& inst, const RateLimits& limits) {
-    auto server = AcmeServer::Create(Options(inst.dir, limits));
+  static void Start(Instance& inst, const RateLimits& limits, bool eab_required = false) {
+    auto server = AcmeServer::Create(Options(inst.dir, limits, eab_required));
     EXPECT_TRUE(server.has_value()) << server.error().message();
     if (!server) return;
     inst.server = std::move(*server);
@@ -577,6 +578,41 @@ TEST_F(AcmeServerTest, KeyChangeToAFreshKeySwapsTheKey) {
   EXPECT_EQ(a.PostAsGet(a.kid()).status, 200);
   a.set_key(old_key);
   EXPECT_PROBLEM(a.PostAsGet(a.kid()), "malformed", 400);
+}
+
+TEST_F(AcmeServerTest, EabRequiredRefusesAccountsWithoutAValidBinding) {
+  Instance inst = StartNew(RateLimits{}, /*eab_required=*/true);
+  ASSERT_TRUE(inst.server);
+  auto hmac = AcmeServer::CreateEabKey(inst.dir, "kid-1");
+  ASSERT_TRUE(hmac.has_value()) << hmac.error().message();
+  auto mac = Base64UrlDecode(*hmac);
+  ASSERT_TRUE(mac.has_value());
+  EXPECT_EQ(AcmeServer::CreateEabKey(inst.dir, "kid-1").error().code(), ErrorCode::kAlreadyExists);
+
+  Client c = NewClient(inst);
+  EXPECT_PROBLEM(c.Register(), "externalAccountRequired", 400);
+  // A binding made with another MAC key or for an unknown kid is refused.
+  Bytes wrong_mac(mac->size(), 0x42);
+  auto forged = SignExternalAccountBinding(wrong_mac, "kid-1", c.Url("/acme/new-account"), c.key());
+  ASSERT_TRUE(forged.has_value());
+  EXPECT_PROBLEM(c.Register(",\"externalAccountBinding\":" + *forged), "unauthorized", 403);
+  auto unknown = SignExternalAccountBinding(*mac, "kid-unknown", c.Url("/acme/new-account"), c.key());
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_PROBLEM(c.Register(",\"externalAccountBinding\":" + *unknown), "unauthorized", 403);
+
+  auto eab = SignExternalAccountBinding(*mac, "kid-1", c.Url("/acme/new-account"), c.key());
+  ASSERT_TRUE(eab.has_value());
+  Reply ok = c.Register(",\"externalAccountBinding\":" + *eab);
+  EXPECT_EQ(ok.status, 201) << ok;
+  EXPECT_EQ(c.PostAsGet(c.kid()).status, 200);
+  // The key binds one account only.
+  Client d = NewClient(inst);
+  auto again = SignExternalAccountBinding(*mac, "kid-1", d.Url("/acme/new-account"), d.key());
+  ASSERT_TRUE(again.has_value());
+  EXPECT_PROBLEM(d.Register(",\"externalAccountBinding\":" + *again), "unauthorized", 403);
+  EXPECT_EQ(c.PostAsGet(c.kid()).status, 200);
+  inst.server->Stop();
+  std::filesystem::remove_all(inst.dir);
 }
 
 // ---- orders, authorizations, finalize ---------------------------------------------------------------
