@@ -1476,11 +1476,18 @@ AcmeResult<HttpResponse> Server::CertificateResource(const HttpRequest& req, con
     return std::unexpected(Unauthorized("certificate " + serial + " belongs to another account"));
   auto record = ATRY(Lift(ca_->Find(serial), "find cert"));
   if (!record) return std::unexpected(NotFound("no certificate " + serial));
-  if (alternate != 0) return std::unexpected(NotFound("no alternate chain " + std::to_string(alternate)));
-  std::string body = record->pem + ca_->Intermediate(record->hierarchy).Pem();
+  // RFC 8555 §7.4.2: the default chain, and alternates announced with Link rel="alternate".
+  const auto& cross = ca_->CrossSigned(record->hierarchy);
+  if (alternate > (cross ? 1 : 0)) return std::unexpected(NotFound("no alternate chain " + std::to_string(alternate)));
+  const x509::Certificate& issuer = alternate == 1 ? *cross : ca_->Intermediate(record->hierarchy);
+  std::string body = record->pem + issuer.Pem();
   HttpResponse resp = HttpResponse::Make(200, "application/pem-certificate-chain", body);
   AddCommonHeaders(resp);
   resp.headers.emplace_back("Link", "<" + Url("/acme/issuer/" + std::string(ca::HierarchyName(record->hierarchy))) + ">;rel=\"up\"");
+  if (cross) {
+    std::string other = alternate == 1 ? Url("/acme/cert/" + serial) : Url("/acme/cert/" + serial + "/1");
+    resp.headers.emplace_back("Link", "<" + other + ">;rel=\"alternate\"");
+  }
   return resp;
 }
 
