@@ -8,6 +8,7 @@
 #include "crypto/digest.h"
 #include "crypto/signature.h"
 #include "ct/internal/cert_view.h"
+#include "ct/internal/precomputed.h"
 
 namespace autoseal::ct {
 namespace {
@@ -28,6 +29,19 @@ bool Equal(ByteView a, ByteView b) { return a.size() == b.size() && std::memcmp(
 
 std::string Cert(size_t i) { return "certificate " + std::to_string(i); }
 
+}  // namespace
+
+Status ChainValidator::Issuer::VerifyChild(ByteView tbs, ByteView signature,
+                                          crypto::DigestAlgorithm digest) const {
+  if (verifier && verifier->digest() == digest) return verifier->Verify(tbs, signature);
+  return crypto::Verify(key, tbs, signature, digest);
+}
+
+namespace {
+std::shared_ptr<const internal::PrecomputedVerifier> MakeVerifier(const crypto::PublicKey& key) {
+  auto v = internal::PrecomputedVerifier::Create(key, crypto::DefaultDigest(key));
+  return v ? *v : nullptr;
+}
 }  // namespace
 
 Result<std::vector<Bytes>> ParseAddChainRequest(std::string_view body) {
@@ -60,8 +74,9 @@ Result<std::vector<Bytes>> ParseAddChainRequest(std::string_view body) {
 ChainValidator::ChainValidator(std::vector<x509::Certificate> roots, ChainPolicy policy)
     : roots_(std::move(roots)), policy_(policy) {
   for (const auto& root : roots_) {
-    auto issuer = std::make_shared<Issuer>(Issuer{root.Der(), {}, root.PublicKey(), {}, {}, {}, false, {}});
+    auto issuer = std::make_shared<Issuer>(Issuer{root.Der(), {}, root.PublicKey(), {}, {}, {}, false, {}, nullptr});
     issuer->fingerprint = Sha256(issuer->der);
+    issuer->verifier = MakeVerifier(issuer->key);
     internal::CertView view;
     std::string error;
     CHECK_MSG(internal::ParseCertView(issuer->der, &view, &error), "a root certificate does not parse");
@@ -112,9 +127,9 @@ Result<std::shared_ptr<const ChainValidator::Issuer>> ChainValidator::IssuerFor(
   auto key = crypto::PublicKey::FromDer(view.spki);
   if (!key) return Fail(ErrorCode::kParse, Cert(index) + ": unsupported public key");
   auto parent = TRY(IssuerFor(chain, index + 1, view.issuer, depth + 1));
-  if (!crypto::Verify(parent->key, view.tbs, view.signature, *digest))
+  if (!parent->VerifyChild(view.tbs, view.signature, *digest))
     return Fail(ErrorCode::kCrypto, Cert(index) + " is not signed by its issuer");
-  auto issuer = std::make_shared<Issuer>(Issuer{chain[index], fp, *key, {}, {}, {}, false, {}});
+  auto issuer = std::make_shared<Issuer>(Issuer{chain[index], fp, *key, {}, {}, {}, false, {}, MakeVerifier(*key)});
   issuer->subject.assign(view.subject.begin(), view.subject.end());
   issuer->spki.assign(view.spki.begin(), view.spki.end());
   if (const auto* aki = view.Find(internal::kOidAuthorityKeyId))
@@ -153,7 +168,7 @@ Result<AcceptedChain> ChainValidator::Validate(const std::vector<Bytes>& chain, 
   auto digest = internal::SignatureDigest(leaf.signature_oid);
   if (!digest) return Fail(ErrorCode::kPolicy, Cert(0) + ": unsupported signature algorithm");
   auto issuer = TRY(IssuerFor(chain, 1, leaf.issuer, 0));
-  if (!crypto::Verify(issuer->key, leaf.tbs, leaf.signature, *digest))
+  if (!issuer->VerifyChild(leaf.tbs, leaf.signature, *digest))
     return Fail(ErrorCode::kCrypto, Cert(0) + " is not signed by its issuer");
 
   AcceptedChain out;

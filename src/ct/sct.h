@@ -9,6 +9,7 @@
 // SM2-with-SM3 and the signer ID "1234567812345678" (docs/ct.md, "SM2 logs").
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@
 #include "ct/merkle.h"
 
 namespace autoseal::ct {
+
+namespace internal {
+class PrecomputedSigner;
+}
 
 // RFC 6962 §3.1 LogEntryType.
 enum class LogEntryType : uint16_t { kX509 = 0, kPrecert = 1 };
@@ -118,6 +123,7 @@ class LogSigner {
   LogSigner(crypto::PrivateKey key, LogPublicKey pub) : key_(std::move(key)), public_(std::move(pub)) {}
   crypto::PrivateKey key_;
   LogPublicKey public_;
+  std::shared_ptr<const internal::PrecomputedSigner> precomputed_;
 };
 
 }  // namespace autoseal::ct
