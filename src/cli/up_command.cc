@@ -1,9 +1,14 @@
 #include <CLI/CLI.hpp>
 
+#include <signal.h>
+
 #include <cstdio>
 #include <memory>
 
+#include "acme/server/server.h"
 #include "ca/authority.h"
+#include "core/log.h"
+#include "tsa/service.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/file.h"
@@ -15,6 +20,12 @@ namespace {
 
 struct UpArgs {
   std::string dir = kDefaultDir;
+  bool once = false;  // prepare and exit, serve nothing
+  std::string acme_listen = "127.0.0.1:8555";
+  std::string tsa_listen = "127.0.0.1:3161";
+  uint16_t http01_port = 80;
+  uint16_t tlsalpn01_port = 443;
+  std::string dns_server;
 };
 
 // The demonstration certificate of one hierarchy: a TLS server certificate for localhost, its key
@@ -76,6 +87,60 @@ int RunUp(const UpArgs& a) {
               demo_dir.c_str());
   std::printf("SM2 with OpenSSL: openssl verify -vfyopt distid:1234567812345678 -CAfile %s -untrusted %s/localhost-sm2.pem %s/localhost-sm2.pem\n",
               roots_path.c_str(), demo_dir.c_str(), demo_dir.c_str());
+  if (a.once) return 0;
+
+  // The services, on loopback (DESIGN.md §1 ports). Stop signals are blocked before any thread
+  // starts so that only the sigwait below receives them.
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  SetLogLevel(LogLevel::kInfo);
+
+  acme::server::ServerOptions acme_options;
+  acme_options.dir = a.dir;
+  acme_options.listen_address = a.acme_listen;
+  acme_options.validation.http01_port = a.http01_port;
+  acme_options.validation.tlsalpn01_port = a.tlsalpn01_port;
+  acme_options.validation.dns_server = a.dns_server;
+  acme_options.validation.caa_identities = {"autoseal.local"};
+  auto acme = acme::server::AcmeServer::Create(acme_options);
+  if (!acme) return ReportError(acme.error().WithContext("ACME server"));
+
+  tsa::ServiceOptions tsa_options;
+  tsa_options.dir = a.dir;
+  tsa_options.listen = a.tsa_listen;
+  std::string dir = a.dir;
+  tsa_options.issuer = [dir](const x509::CertificateRequest& csr) -> Result<std::vector<x509::Certificate>> {
+    auto authority = TRY(ca::CertificateAuthority::Open(dir));
+    auto issued = TRY(authority->Issue(csr, x509::Profile::kTimeStamping));
+    return issued.chain;
+  };
+  auto tsa = tsa::TsaService::Create(std::move(tsa_options));
+  if (!tsa) return ReportError(tsa.error().WithContext("time-stamp authority"));
+
+  if (auto st = (*acme)->Start(); !st) return ReportError(st.error().WithContext("ACME server"));
+  (*tsa)->Start();
+  std::printf("\nServing (Ctrl-C to stop)\n");
+  std::printf("  ACME directory   %s   (http-01 on port %u, tls-alpn-01 on port %u)\n",
+              (*acme)->DirectoryUrl().c_str(), a.http01_port, a.tlsalpn01_port);
+  std::printf("  time stamps      http://%s/   (RFC 3161, %s)\n", (*tsa)->LocalAddress().c_str(),
+              (*tsa)->identity().key.Description().c_str());
+  std::printf("\nTry: REQUESTS_CA_BUNDLE=%s certbot certonly --server %s --standalone \\\n"
+              "       --agree-tos --register-unsafely-without-email -d demo.localhost \\\n"
+              "       --config-dir /tmp/cb --work-dir /tmp/cb --logs-dir /tmp/cb\n",
+              roots_path.c_str(), (*acme)->DirectoryUrl().c_str());
+  std::printf("     openssl ts -query -data README.md -sha256 -cert -out q.tsq && \\\n"
+              "       curl -s -H 'Content-Type: application/timestamp-query' --data-binary @q.tsq http://%s/ -o r.tsr\n",
+              (*tsa)->LocalAddress().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  Log(LogLevel::kInfo, "stopping", {{"signal", std::to_string(sig)}});
+  (*tsa)->Stop();
+  (*acme)->Stop();
   return 0;
 }
 
@@ -85,6 +150,12 @@ void RegisterUpCommand(CLI::App& app) {
   auto args = std::make_shared<UpArgs>();
   auto* up = app.add_subcommand("up", "Run everything on one machine with its embedded default (SQLite under --dir)");
   up->add_option("--dir", args->dir, "Data directory")->capture_default_str();
+  up->add_flag("--once", args->once, "Prepare the CA and demo certificates, print the summary, and exit");
+  up->add_option("--acme-listen", args->acme_listen, "ACME server address")->capture_default_str();
+  up->add_option("--tsa-listen", args->tsa_listen, "Time-stamp authority address")->capture_default_str();
+  up->add_option("--http01-port", args->http01_port, "Port the ACME server validates http-01 on")->capture_default_str();
+  up->add_option("--tlsalpn01-port", args->tlsalpn01_port, "Port the ACME server validates tls-alpn-01 on")->capture_default_str();
+  up->add_option("--dns-server", args->dns_server, "DNS server HOST:PORT for validation (default: system; *.localhost needs none)");
   up->callback([args] { ExitCode() = RunUp(*args); });
 }
 

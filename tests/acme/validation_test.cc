@@ -806,3 +806,25 @@ TEST(ValidatorCreateTest, RejectsAnUnusableDnsServer) {
 
 }  // namespace
 }  // namespace autoseal::acme::server
+
+namespace autoseal::acme::server {
+namespace {
+
+// RFC 6761 §6.3: localhost names resolve to loopback without DNS, and have no CAA records.
+// The DNS server configured here is a free port nobody answers on: any query would fail.
+TEST_F(ValidationTest, LocalhostNamesResolveToLoopbackWithoutDns) {
+  HttpResponder responder([](const std::string&) { return HttpResponse(200, "OK", kKeyAuthorization); });
+  ValidationOptions options = Options();
+  options.dns_server = "127.0.0.1:" + std::to_string(FreePort());
+  options.http01_port = responder.port();
+  options.timeout = std::chrono::milliseconds(2000);
+  auto validator = Make(options);
+  auto problem = validator->ValidateHttp01(Dns("demo.localhost"), "tok-local", kKeyAuthorization);
+  EXPECT_FALSE(problem.has_value()) << problem->detail;
+  EXPECT_FALSE(validator->CheckCaa(Dns("demo.localhost"), false).has_value());
+  // An ordinary name still needs DNS, and the unanswering server makes it fail.
+  EXPECT_TRUE(validator->ValidateHttp01(Dns("demo.example"), "tok-local", kKeyAuthorization).has_value());
+}
+
+}  // namespace
+}  // namespace autoseal::acme::server

@@ -1,7 +1,7 @@
 # Shared by the interop scripts: a scratch directory removed on exit, and assertions that say
 # what failed. Source it; $1 of the script is the autoseal binary.
 set -uo pipefail
-AUTOSEAL=${AUTOSEAL:?}
+AUTOSEAL=$(readlink -f "${AUTOSEAL:?}")
 WORK=$(mktemp -d /tmp/autoseal-interop.XXXXXX)
 PIDS=()
 cleanup() {

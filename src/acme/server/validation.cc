@@ -138,6 +138,16 @@ std::string Milliseconds(std::chrono::milliseconds ms) {
   return std::to_string(ms.count()) + " ms";
 }
 
+// RFC 6761 §6.3: "localhost." and names under it are the loopback address and are never sent
+// to DNS. This is what lets `autoseal up` validate names like demo.localhost on a machine
+// without a resolver.
+bool IsLocalhostName(std::string_view name) {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!lower.empty() && lower.back() == '.') lower.pop_back();
+  return lower == "localhost" || lower.ends_with(".localhost");
+}
+
 // Resolves a host (an IP literal, or a name through c-ares) to addresses, IPv4 first.
 std::expected<std::vector<asio::ip::address>, Problem> ResolveHost(DnsClient& dns,
                                                                    std::string_view host) {
@@ -147,6 +157,8 @@ std::expected<std::vector<asio::ip::address>, Problem> ResolveHost(DnsClient& dn
   error_code ec;
   auto literal = asio::ip::make_address(bare, ec);
   if (!ec) return std::vector<asio::ip::address>{literal};
+  if (IsLocalhostName(bare))
+    return std::vector<asio::ip::address>{asio::ip::make_address("127.0.0.1"), asio::ip::make_address("::1")};
   auto found = dns.LookupAddresses(bare);
   if (!found) return std::unexpected(Prob(ProblemType::kDns, found.error().message));
   std::vector<asio::ip::address> out;
@@ -341,6 +353,8 @@ class ValidatorImpl final : public Validator {
     return Guard([&] { return TlsAlpn01(identifier, key_authorization); });
   }
   Outcome CheckCaa(const Identifier& identifier, bool wildcard) override {
+    // Localhost names have no DNS and so no CAA records (RFC 6761 §6.3).
+    if (identifier.type == "dns" && IsLocalhostName(identifier.value)) return std::nullopt;
     return Guard([&] { return Caa(identifier, wildcard); });
   }
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Interop: `autoseal up` (what `make run` starts) serves ACME and time stamps on loopback:
+# certbot obtains a certificate for demo.localhost from it, and `openssl ts` gets and verifies a
+# time-stamp token. Then SIGTERM stops it cleanly.
+AUTOSEAL=${AUTOSEAL:-${1:-}}
+. "$(dirname "$0")/lib.sh"
+cd "$WORK"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ACME=$(free_port); TSA=$(free_port); HTTP01=$(free_port)
+
+"$AUTOSEAL" up --dir var --acme-listen 127.0.0.1:$ACME --tsa-listen 127.0.0.1:$TSA --http01-port $HTTP01 >up.out 2>up.err &
+UP=$!
+PIDS+=("$UP")
+for _ in $(seq 1 100); do grep -q "Serving" up.out 2>/dev/null && break; sleep 0.2; done
+check "up prints what it made and serves" grep -q "ACME directory   https://127.0.0.1:$ACME/directory" up.out
+check "demo certificates exist for all three hierarchies" test -s var/demo/localhost-ecc.pem -a -s var/demo/localhost-rsa.pem -a -s var/demo/localhost-sm2.pem
+
+if command -v certbot >/dev/null; then
+  check "certbot obtains a certificate for demo.localhost" env REQUESTS_CA_BUNDLE=var/roots.pem timeout 120 \
+    certbot certonly --non-interactive --server https://127.0.0.1:$ACME/directory --standalone \
+    --http-01-port $HTTP01 --http-01-address 127.0.0.1 --agree-tos --register-unsafely-without-email \
+    -d demo.localhost --config-dir cb --work-dir cb --logs-dir cb
+  check "the certificate verifies under the CA roots" openssl verify -CAfile var/roots.pem \
+    -untrusted cb/live/demo.localhost/chain.pem cb/live/demo.localhost/cert.pem
+else
+  fail "certbot is not installed (scripts/install-deps installs it)"
+fi
+
+echo "postmark me" >data.txt
+openssl ts -query -data data.txt -sha256 -cert -out q.tsq 2>/dev/null
+check "the TSA answers a time-stamp query" curl -sf -H 'Content-Type: application/timestamp-query' \
+  --data-binary @q.tsq -o r.tsr http://127.0.0.1:$TSA/
+awk '/BEGIN CERT/{n++} n==1' var/tsa/ecdsa/tsa-chain.pem >tsa.pem 2>/dev/null || true
+check "openssl ts -verify accepts the token" openssl ts -verify -data data.txt -in r.tsr \
+  -CAfile var/roots.pem -untrusted var/tsa/ecdsa/tsa-chain.pem
+
+kill -TERM "$UP"
+for _ in $(seq 1 50); do kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
+check "SIGTERM stops up" sh -c "! kill -0 $UP 2>/dev/null"
+finish
