@@ -15,7 +15,7 @@
 // up to 7 cores (docs/performance.md of transparency-dev/tesseract); Sunlight sequences every
 // 1 s and Tuscolo served all of Let's Encrypt with 1.04 s p99 add-chain.
 //
-//   usage: bench_ct [--seconds S=10] [--connections C=2000] [--rate R=0] [--period-ms 500]
+//   usage: bench_ct [--seconds S=10] [--connections C=2000] [--rate R=0] [--period-ms 300]
 //                   [--entries N=120000] [--server-threads 2] [--key-type ecdsa|sm2]
 //                   [--proof-entries M=0] [--no-add-chain]
 
@@ -61,7 +61,7 @@ struct Args {
   int seconds = 10;
   int connections = 2000;
   double rate = 0;
-  int period_ms = 500;
+  int period_ms = 300;
   size_t entries = 120000;
   unsigned server_threads = 2;
   std::string key_type = "ecdsa";

@@ -23,7 +23,7 @@ struct ServeArgs {
   std::string key_type = "ecdsa";
   std::string roots;
   std::string origin;
-  int64_t period_ms = 500;
+  int64_t period_ms = 300;
   unsigned threads = 0;
   size_t max_pool = 50000;
   bool reject_expired = false;

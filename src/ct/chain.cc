@@ -39,6 +39,7 @@ Status ChainValidator::Issuer::VerifyChild(ByteView tbs, ByteView signature,
 
 namespace {
 std::shared_ptr<const internal::PrecomputedVerifier> MakeVerifier(const crypto::PublicKey& key) {
+  if (key.Family() == crypto::KeyFamily::kEd25519) return nullptr;  // one-shot EdDSA: nothing to precompute
   auto v = internal::PrecomputedVerifier::Create(key, crypto::DefaultDigest(key));
   return v ? *v : nullptr;
 }

@@ -36,7 +36,7 @@ struct LogOptions {
   std::string origin = "localhost";
   crypto::KeyType key_type = crypto::KeyType::kEcdsaP256;
   // How often pooled submissions are sequenced (static-ct-api logs commonly use ≤ 1 s).
-  std::chrono::milliseconds period{500};
+  std::chrono::milliseconds period{300};
   // Pending submissions beyond this are refused (HTTP 503) until the next batch.
   size_t max_pool = 50000;
   // A fresh tree head is signed at least this often even without new entries (the MMD).

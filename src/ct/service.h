@@ -32,7 +32,7 @@ struct ServiceOptions {
   // Accepted roots. Empty: the local CA's roots under <dir>/ca/*/root.pem.
   std::vector<x509::Certificate> roots;
   ChainPolicy chain_policy;
-  std::chrono::milliseconds period{500};
+  std::chrono::milliseconds period{300};
   size_t max_pool = 50000;
   unsigned threads = 0;
   size_t max_body_bytes = 512 * 1024;
