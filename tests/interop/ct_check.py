@@ -236,6 +236,57 @@ def cmd_precert(url, pub_pem, issuer_pem, precert_pem, sm2=False):
     ok(status == 200 and add_chain(url, [pre, issuer], pre=True)[1] == body, "duplicate precert gets the same SCT")
 
 
+def cmd_psc(url, pub_pem, int_cert, int_key):
+    """RFC 6962 §3.1: a precertificate signed by a Precertificate Signing Certificate. The SCT must
+    cover the TBS of the certificate the final CA would issue (issuer and AKI of the final CA),
+    built here by pyca/cryptography as a real certificate from the intermediate."""
+    from cryptography.x509.oid import ObjectIdentifier
+    ica = x509.load_pem_x509_certificate(open(int_cert, "rb").read())
+    ikey = serialization.load_pem_private_key(open(int_key, "rb").read(), None)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    psc_key = ec.generate_private_key(ec.SECP256R1())
+    ski = x509.SubjectKeyIdentifier.from_public_key(ica.public_key())
+    psc = (x509.CertificateBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Precert Signing")]))
+           .issuer_name(ica.subject).public_key(psc_key.public_key()).serial_number(x509.random_serial_number())
+           .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
+           .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+           .add_extension(x509.ExtendedKeyUsage([ObjectIdentifier("1.3.6.1.4.1.11129.2.4.4")]), False)
+           .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), False)
+           .sign(ikey, hashes.SHA256()))
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    serial = x509.random_serial_number()
+
+    def build(issuer_name, poison):
+        b = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "psc.example")]))
+             .issuer_name(issuer_name).public_key(leaf_key.public_key()).serial_number(serial)
+             .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
+             .add_extension(x509.SubjectAlternativeName([x509.DNSName("psc.example")]), False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), False))
+        if poison:
+            b = b.add_extension(x509.PrecertPoison(), True)
+        return b
+    pre = build(psc.subject, True).sign(psc_key, hashes.SHA256())
+    final_equivalent = build(ica.subject, False).sign(ikey, hashes.SHA256())
+    der = lambda c: c.public_bytes(serialization.Encoding.DER)
+    status, body, _ = add_chain(url, [der(pre), der(psc), der(ica)], pre=True)
+    ok(status == 200, f"add-pre-chain with a precertificate signing certificate: 200 ({status} {body[:150]!r})")
+    if status != 200:
+        return
+    sct = json.loads(body)
+    tbs = final_equivalent.tbs_certificate_bytes
+    ikh = hashlib.sha256(ica.public_key().public_bytes(serialization.Encoding.DER,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo)).digest()
+    alg_ok, sig_ok = openssl_verify(pub_pem, sct_signed_data(sct, 1, ikh + u(3, len(tbs)) + tbs),
+                                    base64.b64decode(sct["signature"]), False)
+    ok(alg_ok and sig_ok, "PSC precert SCT covers the final issuer's name and key hash (TBS built by pyca)")
+    by_psc = build(psc.subject, False).sign(psc_key, hashes.SHA256())
+    status, body, _ = add_chain(url, [der(by_psc), der(psc), der(ica)])
+    ok(status == 400 and b"precertificate signing certificate" in body,
+       "add-chain refuses a certificate signed by a PSC (it may sign only precertificates)")
+
+
 def cmd_errors(url, chain_pem, foreign_pem):
     ders = pem_ders(chain_pem)
     cases = [
@@ -380,6 +431,7 @@ if __name__ == "__main__":
     c, args = sys.argv[1], sys.argv[2:]
     if c == "submit": cmd_submit(args[0], args[1], args[2], args[3] == "sm2")
     elif c == "precert": cmd_precert(args[0], args[1], args[2], args[3])
+    elif c == "psc": cmd_psc(args[0], args[1], args[2], args[3])
     elif c == "errors": cmd_errors(args[0], args[1], args[2])
     elif c == "merkle": cmd_merkle(args[0])
     elif c == "crash-submit": cmd_crash_submit(args[0], int(args[1]), args[2], args[3], int(args[4]), args[5])

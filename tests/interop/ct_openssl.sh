@@ -61,6 +61,7 @@ start_log ecdsa --period-ms 100
 run "ecdsa: add-chain SCT" $CHECK submit "$URL" d/ct/ecdsa/log.pub.pem ec-chain.pem ecdsa
 run "ecdsa: SM2 leaf on the ECDSA log" $CHECK submit "$URL" d/ct/ecdsa/log.pub.pem sm2-chain.pem ecdsa
 run "ecdsa: add-pre-chain" $CHECK precert "$URL" d/ct/ecdsa/log.pub.pem d/ca/ecc/intermediate.pem pre.pem
+run "ecdsa: precertificate signing certificate" $CHECK psc "$URL" d/ct/ecdsa/log.pub.pem d/ca/ecc/intermediate.pem d/ca/ecc/intermediate.key
 run "ecdsa: bad submissions" $CHECK errors "$URL" ec-chain.pem foreign.pem
 run "ecdsa: Merkle proofs by hashlib" $CHECK merkle "$URL"
 check "ecdsa: get-roots lists the CA's roots" \
