@@ -6,7 +6,6 @@
 #include "tsa/internal/cms.h"
 #include "tsa/internal/der.h"
 #include "tsa/internal/oids.h"
-#include "tsa/internal/signer.h"
 
 namespace autoseal::tsa {
 namespace {
@@ -62,7 +61,7 @@ Result<std::unique_ptr<Responder>> Responder::Create(ResponderOptions options) {
 Status Responder::Precompute() {
   const crypto::PrivateKey& key = options_.key;
   signer_digest_ = crypto::DefaultDigest(key);
-  signer_ = TRY(internal::PrecomputedSigner::Create(key, signer_digest_));
+  signer_ = TRY(crypto::PreparedSigner::Create(key, signer_digest_));
   policy_tlv_ = der::Tlv(der::kOid, TRY_CONTEXT(der::EncodeOid(options_.policy_oid), "policy"));
   accepted_policies_.push_back(TRY(der::EncodeOid(options_.policy_oid)));
   for (const auto& p : options_.other_policies)

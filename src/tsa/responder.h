@@ -17,15 +17,13 @@
 #include "core/error.h"
 #include "crypto/digest.h"
 #include "crypto/key.h"
+#include "crypto/prepared.h"
 #include "tsa/clock_status.h"
 #include "tsa/messages.h"
 #include "tsa/serial.h"
 #include "x509/certificate.h"
 
 namespace autoseal::tsa {
-namespace internal {
-class PrecomputedSigner;
-}
 
 // autoseal's default TSA policy: a UUID-derived OID (ITU-T X.667 arc 2.25), so no registration is
 // needed. Operators with their own policy pass --policy.
@@ -88,7 +86,7 @@ class Responder {
   Bytes Reject(FailureInfo info, std::string_view text) const;
 
   ResponderOptions options_;
-  std::unique_ptr<internal::PrecomputedSigner> signer_;
+  std::shared_ptr<const crypto::PreparedSigner> signer_;
   crypto::DigestAlgorithm signer_digest_ = crypto::DigestAlgorithm::kSha256;
   std::vector<Bytes> accepted_policies_;  // OID contents
   Bytes policy_tlv_;
