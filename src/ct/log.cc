@@ -1,6 +1,9 @@
 #include "ct/log.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -87,6 +90,11 @@ Result<std::unique_ptr<Log>> Log::Open(LogOptions options) {
   log->options_ = std::move(options);
   const std::string& dir = log->options_.dir;
   TRY(MakeDirectories(dir, 0700));
+  // Two sequencers on one directory would hand out SCTs for the same leaf indexes.
+  log->lock_fd_ = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (log->lock_fd_ < 0) return Fail(ErrorCode::kIo, "cannot open " + dir + "/lock");
+  if (::flock(log->lock_fd_, LOCK_EX | LOCK_NB) != 0)
+    return Fail(ErrorCode::kAlreadyExists, "the log in " + dir + " is already open in another process or instance");
   std::string key_path = dir + "/log.key";
   std::optional<crypto::PrivateKey> key;
   if (FileExists(key_path)) {
@@ -107,7 +115,10 @@ Result<std::unique_ptr<Log>> Log::Open(LogOptions options) {
   return log;
 }
 
-Log::~Log() { Stop(); }
+Log::~Log() {
+  Stop();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
 
 Status Log::Load() {
   // The tree, from the stored leaf hashes in index order.

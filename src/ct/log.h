@@ -138,6 +138,7 @@ class Log {
   bool started_ = false;
   // TileLeaf encodings of the entries in the current, incomplete data tile (sequencer thread).
   std::vector<Bytes> data_tile_;
+  int lock_fd_ = -1;  // flock on <dir>/lock: one sequencer per log directory
   std::thread thread_;
 };
 

@@ -11,6 +11,8 @@
 #include "crypto/signature.h"
 #include "ct/chain.h"
 #include "ct/log.h"
+#include "ct/submit.h"
+#include "ct/verifier.h"
 #include "x509/csr.h"
 #include "x509/issue.h"
 
@@ -217,6 +219,78 @@ TEST(LogTest, Sm2LogSignsWithSm2SigSm3) {
   // The signature inside is SM2-with-SM3 with ID 1234567812345678 (what crypto::Verify uses).
   EXPECT_TRUE(crypto::Verify(pub.key(), EncodeMerkleTreeLeaf(sct->timestamp_ms, accepted->entry, sct->extensions),
                              ds->signature, crypto::DigestAlgorithm::kSm3));
+}
+
+TEST(LogTest, SecondInstanceOnTheSameDirectoryIsRefused) {
+  std::string dir = TempDir("lock");
+  auto first = Log::Open(Options(dir));
+  ASSERT_TRUE(first) << first.error().message();
+  auto second = Log::Open(Options(dir));
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), ErrorCode::kAlreadyExists);
+  first->reset();
+  EXPECT_TRUE(Log::Open(Options(dir))) << "the lock is released with the log";
+}
+
+// The CA's flow without HTTP: precertificate → SCTs from an ECDSA and an SM2 log → certificate
+// with the SCT list → the verifier's policy.
+TEST(VerifierTest, EmbeddedSctsFromTwoLogsMeetThePolicy) {
+  Pki pki = MakePki(KeyType::kEcdsaP256);
+  ChainValidator validator({pki.root});
+  auto ecdsa_log = Log::Open(Options(TempDir("v-ecdsa")));
+  auto sm2_log = Log::Open(Options(TempDir("v-sm2"), KeyType::kSm2));
+  ASSERT_TRUE(ecdsa_log && sm2_log);
+  (*ecdsa_log)->Start();
+  (*sm2_log)->Start();
+
+  auto key = *PrivateKey::Generate(KeyType::kEcdsaP256);
+  auto csr = *x509::CreateCertificateRequest(key, {.common_name = "v.example", .dns_names = {"v.example"}});
+  auto spec = *x509::SpecFromRequest(csr, Profile::kTlsServer, {.days = 90, .now = SystemClock::Instance().Now()});
+  spec.serial = *x509::NewSerialNumber();
+  auto pre_spec = spec;
+  pre_spec.extra_extensions.push_back(PoisonExtension());
+  auto pre = x509::IssueCertificate(pre_spec, &pki.intermediate, pki.int_key);
+  ASSERT_TRUE(pre) << pre.error().message();
+  auto accepted = validator.Validate({pre->Der(), pki.intermediate.Der()}, true, SystemClock::Instance().Now());
+  ASSERT_TRUE(accepted) << accepted.error().message();
+  auto entry = EntryForChain({pre->Der(), pki.intermediate.Der()}, true);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->certificate, accepted->entry.certificate) << "CA and log rebuild the same precert TBS";
+
+  std::vector<SignedCertificateTimestamp> scts;
+  LogList list;
+  for (Log* log : {ecdsa_log->get(), sm2_log->get()}) {
+    auto sct = SubmitAndWait(*log, *accepted);
+    ASSERT_TRUE(sct) << sct.error().message();
+    scts.push_back(*sct);
+    list.Add(KnownLog{log->signer().public_key().is_sm2() ? "sm2" : "ecdsa", "", "", log->signer().public_key()});
+  }
+  spec.extra_extensions.push_back(SctListExtension(scts));
+  auto final_cert = x509::IssueCertificate(spec, &pki.intermediate, pki.int_key);
+  ASSERT_TRUE(final_cert) << final_cert.error().message();
+  EXPECT_EQ(final_cert->SerialHex(), pre->SerialHex());
+
+  auto now = SystemClock::Instance().Now() + std::chrono::seconds(1);
+  SctReport report = VerifyEmbeddedScts(*final_cert, pki.intermediate, list, {.min_valid = 2}, now);
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+  EXPECT_EQ(report.valid_distinct_logs, 2);
+  EXPECT_FALSE(VerifyEmbeddedScts(*final_cert, pki.intermediate, list, {.min_valid = 3}, now).ok());
+  EXPECT_FALSE(VerifyEmbeddedScts(*final_cert, pki.intermediate, list, {.min_valid = 2}, now - std::chrono::hours(1)).ok())
+      << "SCTs from the future are refused";
+  LogList only_ecdsa;
+  only_ecdsa.Add(list.logs()[0]);
+  report = VerifyEmbeddedScts(*final_cert, pki.intermediate, only_ecdsa, {.min_valid = 2}, now);
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.scts[1].status, "unknown log");
+
+  // The same SCTs in a certificate with another serial do not verify.
+  spec.serial = *x509::NewSerialNumber();
+  auto other = x509::IssueCertificate(spec, &pki.intermediate, pki.int_key);
+  ASSERT_TRUE(other);
+  report = VerifyEmbeddedScts(*other, pki.intermediate, list, {.min_valid = 1}, now);
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.scts[0].status, "invalid");
+  EXPECT_EQ(report.scts[1].status, "invalid");
 }
 
 TEST(ChainTest, RefusesChainsThatDoNotReachAnAcceptedRoot) {
