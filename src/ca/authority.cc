@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "core/log.h"
+#include "ct/submit.h"
 #include "store/database.h"
 #include "store/sqlite.h"
 #include "x509/issue.h"
@@ -246,8 +247,27 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Open(const s
     levels.push_back({root, inter, key, std::move(cross)});
   }
   auto db = TRY(OpenStore(dir));
-  return std::unique_ptr<CertificateAuthority>(
-      new CertificateAuthority(dir, options, std::move(levels), std::move(db)));
+  std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(dir, options, std::move(levels), std::move(db)));
+  for (const auto& log : options.ct_logs) {
+    std::string url = log.url;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    if (log.key.empty()) {
+      ca->ct_endpoints_.push_back(TRY_CONTEXT(ct::FetchLogEndpoint(url, options.ct_timeout), "CT log " + url));
+    } else {
+      auto key = TRY_CONTEXT(ct::LogPublicKey::FromSpki(log.key), "CT log " + url);
+      ca->ct_endpoints_.push_back(ct::LogEndpoint{url, std::move(key), url});
+    }
+  }
+  // The same log twice would count twice towards the minimum.
+  for (size_t i = 0; i < ca->ct_endpoints_.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (ca->ct_endpoints_[i].key.log_id() == ca->ct_endpoints_[j].key.log_id())
+        return Fail(ErrorCode::kInvalidArgument, "CT log " + ca->ct_endpoints_[i].url + " is configured twice");
+  if (!ca->ct_endpoints_.empty() && options.ct_min_scts > static_cast<int>(ca->ct_endpoints_.size()))
+    return Fail(ErrorCode::kInvalidArgument, "the CT minimum (" + std::to_string(options.ct_min_scts) +
+                                                 ") exceeds the number of CT logs (" +
+                                                 std::to_string(ca->ct_endpoints_.size()) + ")");
+  return ca;
 }
 
 CertificateAuthority::CertificateAuthority(std::string dir, CaOptions options, std::vector<Level> levels,
@@ -281,6 +301,30 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateReq
   if (!options_.crl_base_url.empty())
     opts.crl_urls = {options_.crl_base_url + "/crl/" + std::string(HierarchyName(h)) + ".crl"};
   auto spec = TRY(x509::SpecFromRequest(csr, profile, opts));
+  // RFC 6962 §3.1: a precertificate, logged first; its SCTs go into the certificate, which has
+  // the same serial, validity and extensions but for the poison, replaced by the SCT list.
+  const bool logged = !ct_endpoints_.empty() && profile == x509::Profile::kTlsServer;
+  // SCTs from SM2 logs carry the DigitallySigned algorithm bytes 0x0708, which OpenSSL 3.0 and
+  // pyca/cryptography reject, failing the whole embedded list: they go only into certificates of
+  // the SM2 hierarchy, whose relying parties speak SM2 (docs/ct.md). The minimum then counts the
+  // logs eligible for the hierarchy.
+  std::vector<ct::LogEndpoint> logs;
+  for (const auto& e : ct_endpoints_)
+    if (!e.key.is_sm2() || h == Hierarchy::kSm2) logs.push_back(e);
+  const int min_scts = std::min(options_.ct_min_scts, static_cast<int>(logs.size()));
+  if (logged && logs.empty())
+    return Fail(ErrorCode::kUnsupported, "certificate not issued: no configured CT log may log a " +
+                                             std::string(HierarchyName(h)) + " certificate (SM2 logs log only SM2 certificates)");
+  if (logged) {
+    spec.serial = TRY(x509::NewSerialNumber());
+    x509::CertificateSpec pre_spec = spec;
+    pre_spec.extra_extensions.push_back(ct::PoisonExtension());
+    auto pre = TRY(x509::IssueCertificate(pre_spec, &level.intermediate, level.intermediate_key));
+    auto scts = ct::SubmitToLogs(logs, {pre.Der(), level.intermediate.Der()}, true,
+                                 {.min_scts = min_scts, .timeout = options_.ct_timeout});
+    if (!scts) return Fail(scts.error().WithContext("certificate not issued"));
+    spec.extra_extensions.push_back(ct::SctListExtension(scts->scts));
+  }
   auto leaf = TRY(x509::IssueCertificate(spec, &level.intermediate, level.intermediate_key));
   // DESIGN.md §5: recorded durably before it is returned.
   TRY_CONTEXT(db_->Execute("INSERT INTO certificates (serial, hierarchy, profile, subject, names, "
@@ -291,6 +335,14 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateReq
               "cannot record the issued certificate");
   Log(LogLevel::kInfo, "issued certificate",
       {{"serial", leaf.SerialHex()}, {"hierarchy", HierarchyName(h)}, {"profile", x509::ProfileName(profile)}});
+  if (logged) {
+    // The final certificate is logged too (best effort: it is already issued and recorded).
+    auto final_scts = ct::SubmitToLogs(logs, {leaf.Der(), level.intermediate.Der()}, false,
+                                       {.min_scts = 0, .timeout = options_.ct_timeout});
+    if (final_scts && !final_scts->failures.empty())
+      Log(LogLevel::kWarning, "final certificate not accepted by every CT log",
+          {{"serial", leaf.SerialHex()}, {"failures", final_scts->failures.front()}});
+  }
   return IssuedCertificate{leaf, {leaf, level.intermediate}, h};
 }
 

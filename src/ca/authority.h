@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,9 @@
 
 namespace autoseal::store {
 class Database;
+}
+namespace autoseal::ct {
+struct LogEndpoint;
 }
 
 namespace autoseal::ca {
@@ -67,12 +71,28 @@ struct IssuedCertificate {
   std::string ChainPem() const;
 };
 
+// A Certificate Transparency log the CA submits to (RFC 6962 §4.1, §4.2).
+struct CtLogConfig {
+  std::string url;  // e.g. "http://127.0.0.1:6962"
+  // DER SubjectPublicKeyInfo of the log key, which every SCT must verify under. Empty: read
+  // from <url>/log.json when the CA is opened (trust on first use; docs/ct.md).
+  Bytes key;
+};
+
 // Options for opening a CA.
 struct CaOptions {
   const Clock* clock = &SystemClock::Instance();
   // When set, issued leaves and intermediates carry cRLDistributionPoints
   // "<crl_base_url>/crl/<hierarchy>.crl" (served by `autoseal ca serve`).
   std::string crl_base_url;
+  // Certificate Transparency for TLS server certificates (RFC 6962 §3.1): with logs set, Issue()
+  // signs a precertificate (critical poison extension), submits it to every log at once, and
+  // fails (kUnsupported, naming each log's problem) unless at least ct_min_scts valid SCTs came
+  // back within ct_timeout; it then embeds them (extension 1.3.6.1.4.1.11129.2.4.2) in the
+  // certificate, records it, and submits the final certificate to the logs too.
+  std::vector<CtLogConfig> ct_logs;
+  int ct_min_scts = 2;
+  std::chrono::milliseconds ct_timeout{std::chrono::seconds(5)};
 };
 
 // A certificate authority over a data directory:
@@ -130,6 +150,7 @@ class CertificateAuthority {
   CaOptions options_;
   std::vector<Level> levels_;  // indexed by Hierarchy
   std::unique_ptr<store::Database> db_;
+  std::vector<ct::LogEndpoint> ct_endpoints_;  // options_.ct_logs with their keys
 };
 
 // Normalises a serial given by a user: hex with optional ':' separators, any case, leading
