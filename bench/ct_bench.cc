@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -276,10 +277,20 @@ void BenchAddChain(const Args& a, const Pki& pki, const std::vector<Bytes>& leav
   s.next_slot = start;
   asio::io_context io;
   std::vector<std::shared_ptr<Submitter>> subs;
-  for (int i = 0; i < a.connections; ++i) {
-    subs.push_back(std::make_shared<Submitter>(io, s));
-    subs.back()->Start();
-  }
+  for (int i = 0; i < a.connections; ++i) subs.push_back(std::make_shared<Submitter>(io, s));
+  // Connections open in steps of 250 every 25 ms during the warm-up second: thousands of
+  // simultaneous connects overflow the listen backlog and the SYN retries (1 s, 3 s, …) would
+  // show up as latency.
+  asio::steady_timer ramp(io);
+  size_t started = 0;
+  std::function<void()> start_more = [&] {
+    for (size_t k = 0; k < 250 && started < subs.size(); ++k) subs[started++]->Start();
+    if (started < subs.size()) {
+      ramp.expires_after(std::chrono::milliseconds(25));
+      ramp.async_wait([&](beast::error_code) { start_more(); });
+    }
+  };
+  start_more();
   io.run();
   auto end = Clk::now();
   double measured_s = std::chrono::duration<double>(std::min(end, s.deadline) - s.measure_from).count();
