@@ -156,6 +156,14 @@ int RunVerify(const VerifyArgs& a) {
   return kExitFailure;
 }
 
+// The passphrase in a file (its trailing newline dropped), or nullopt when no file is named.
+Result<std::optional<std::string>> ReadPassphraseFile(const std::string& path) {
+  if (path.empty()) return std::optional<std::string>();
+  auto p = TRY(ReadFile(path, 4096));
+  while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+  return std::optional<std::string>(std::move(p));
+}
+
 struct KeyArgs {
   std::string type = "ecdsa-p256", out, passphrase_file;
 };
@@ -163,16 +171,11 @@ struct KeyArgs {
 int RunKeyGenerate(const KeyArgs& a) {
   auto type = crypto::ParseKeyType(a.type);
   if (!type) return ReportError(type.error());
-  std::optional<std::string> pass;
-  if (!a.passphrase_file.empty()) {
-    auto p = ReadFile(a.passphrase_file, 4096);
-    if (!p) return ReportError(p.error());
-    while (!p->empty() && (p->back() == '\n' || p->back() == '\r')) p->pop_back();
-    pass = *p;
-  }
+  auto pass = ReadPassphraseFile(a.passphrase_file);
+  if (!pass) return ReportError(pass.error());
   auto key = crypto::PrivateKey::Generate(*type);
   if (!key) return ReportError(key.error());
-  auto st = crypto::SavePrivateKey(a.out, *key, pass);
+  auto st = crypto::SavePrivateKey(a.out, *key, *pass);
   if (!st) return ReportError(st.error());
   std::printf("wrote %s key to %s (mode 0600)\n", key->Description().c_str(), a.out.c_str());
   return 0;
@@ -184,14 +187,9 @@ struct CsrArgs {
 };
 
 int RunRequest(const CsrArgs& a) {
-  std::optional<std::string> pass;
-  if (!a.passphrase_file.empty()) {
-    auto p = ReadFile(a.passphrase_file, 4096);
-    if (!p) return ReportError(p.error());
-    while (!p->empty() && (p->back() == '\n' || p->back() == '\r')) p->pop_back();
-    pass = *p;
-  }
-  auto key = crypto::LoadPrivateKey(a.key, pass);
+  auto pass = ReadPassphraseFile(a.passphrase_file);
+  if (!pass) return ReportError(pass.error());
+  auto key = crypto::LoadPrivateKey(a.key, *pass);
   if (!key) return ReportError(key.error());
   auto csr = x509::CreateCertificateRequest(*key, {a.cn, a.dns, a.ip, a.email});
   if (!csr) return ReportError(csr.error());
