@@ -233,6 +233,7 @@ struct Account {
   std::string contact_json;
   bool tos_agreed = false;
   std::optional<crypto::PublicKey> key;
+  std::string thumbprint;  // RFC 7638, of key
 };
 
 struct Order {
@@ -331,7 +332,10 @@ class Server final : public AcmeServer {
   AcmeResult<HttpResponse> CrlResource(std::string_view name);
 
   // ---- storage ----
+  // Reads an account through the in-memory cache; every UPDATE of an accounts row must be
+  // followed by ForgetAccount (this process is the only writer of accounts).
   Result<std::optional<Account>> LoadAccount(int64_t id);
+  void ForgetAccount(int64_t id);
   Result<std::optional<Account>> LoadAccountByThumbprint(const std::string& thumbprint);
   Result<std::optional<Order>> LoadOrder(int64_t id);
   Result<std::vector<Authz>> LoadAuthzs(int64_t order_id);
@@ -367,8 +371,11 @@ class Server final : public AcmeServer {
   NonceService nonces_;
   RateLimiter limiter_;
 
-  std::shared_mutex key_mu_;
-  std::unordered_map<int64_t, crypto::PublicKey> key_cache_;  // account id → key
+  // Accounts by id with their parsed keys: every authenticated request reads one, and a database
+  // read would wait behind the commits of concurrent requests on the shared connection.
+  std::shared_mutex account_mu_;
+  std::unordered_map<int64_t, Account> account_cache_;
+  uint64_t account_generation_ = 0;  // bumped by ForgetAccount; a stale read is not cached
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
@@ -638,7 +645,13 @@ HttpResponse Server::NewNonce(const HttpRequest& req) {
 // ---- storage --------------------------------------------------------------------------------
 
 Result<std::optional<Account>> Server::LoadAccount(int64_t id) {
-  auto row = TRY(db_->QueryRow("SELECT id, jwk, status, contact, tos_agreed FROM accounts WHERE id = ?", {id}));
+  uint64_t generation;
+  {
+    std::shared_lock lock(account_mu_);
+    if (auto it = account_cache_.find(id); it != account_cache_.end()) return std::optional<Account>(it->second);
+    generation = account_generation_;
+  }
+  auto row = TRY(db_->QueryRow("SELECT id, jwk, status, contact, tos_agreed, thumbprint FROM accounts WHERE id = ?", {id}));
   if (!row) return std::optional<Account>();
   Account a;
   a.id = TRY(row->Int(0));
@@ -646,16 +659,19 @@ Result<std::optional<Account>> Server::LoadAccount(int64_t id) {
   a.status = TRY(row->Text(2));
   a.contact_json = TRY(row->Text(3));
   a.tos_agreed = TRY(row->Int(4)) != 0;
+  a.thumbprint = TRY(row->Text(5));
+  a.key = TRY(ParseJwk(a.jwk));
   {
-    std::shared_lock lock(key_mu_);
-    if (auto it = key_cache_.find(a.id); it != key_cache_.end()) a.key = it->second;
-  }
-  if (!a.key) {
-    a.key = TRY(ParseJwk(a.jwk));
-    std::unique_lock lock(key_mu_);
-    key_cache_.insert_or_assign(a.id, *a.key);
+    std::unique_lock lock(account_mu_);
+    if (account_generation_ == generation) account_cache_.insert_or_assign(a.id, a);
   }
   return std::optional<Account>(std::move(a));
+}
+
+void Server::ForgetAccount(int64_t id) {
+  std::unique_lock lock(account_mu_);
+  account_cache_.erase(id);
+  ++account_generation_;
 }
 
 Result<std::optional<Account>> Server::LoadAccountByThumbprint(const std::string& thumbprint) {
@@ -940,16 +956,21 @@ AcmeResult<HttpResponse> Server::AccountResource(const HttpRequest& req, int64_t
         TRY(tx.Execute("UPDATE authorizations SET status = 'deactivated' WHERE account_id = ? AND status IN ('pending', 'valid')", {id}));
         return Ok();
       }), "deactivate"));
+      ForgetAccount(id);
       account.status = "deactivated";
       Log(LogLevel::kInfo, "acme: account deactivated", {{"account", std::to_string(id)}});
     }
     if (const json::value* contact = payload.if_contains("contact")) {
       std::string contacts = ATRY(ValidateContacts(contact));
-      ATRY(LiftStatus(db_->Execute("UPDATE accounts SET contact = ? WHERE id = ?", {contacts, id}), "update contact"));
+      auto updated = db_->Execute("UPDATE accounts SET contact = ? WHERE id = ?", {contacts, id});
+      ForgetAccount(id);
+      ATRY(LiftStatus(std::move(updated), "update contact"));
       account.contact_json = contacts;
     }
     if (const json::value* tos = payload.if_contains("termsOfServiceAgreed"); tos && tos->is_bool() && tos->get_bool()) {
-      ATRY(LiftStatus(db_->Execute("UPDATE accounts SET tos_agreed = 1 WHERE id = ?", {id}), "tos"));
+      auto updated = db_->Execute("UPDATE accounts SET tos_agreed = 1 WHERE id = ?", {id});
+      ForgetAccount(id);
+      ATRY(LiftStatus(std::move(updated), "tos"));
       account.tos_agreed = true;
     }
   }
@@ -1041,6 +1062,7 @@ AcmeResult<HttpResponse> Server::KeyChange(const HttpRequest& req) {
   }
   std::string jwk = ATRY(Lift(JwkJson(new_key), "jwk"));
   auto st = db_->Execute("UPDATE accounts SET jwk = ?, thumbprint = ? WHERE id = ?", {jwk, thumbprint, auth.account->id});
+  ForgetAccount(auth.account->id);
   if (!st) {
     if (st.error().code() == ErrorCode::kAlreadyExists) {
       Problem p = Malformed("the new key is already in use by another account");
@@ -1049,13 +1071,10 @@ AcmeResult<HttpResponse> Server::KeyChange(const HttpRequest& req) {
     }
     return std::unexpected(InternalFrom(st.error(), "key change"));
   }
-  {
-    std::unique_lock lock(key_mu_);
-    key_cache_.insert_or_assign(auth.account->id, new_key);
-  }
   Log(LogLevel::kInfo, "acme: account key changed", {{"account", std::to_string(auth.account->id)}});
   Account updated = *auth.account;
   updated.key = new_key;
+  updated.thumbprint = thumbprint;
   return JsonResponse(200, AccountJson(updated));
 }
 
@@ -1330,11 +1349,9 @@ void Server::RunValidation(int64_t challenge_id) {
   if (!authz || !*authz) return;
   auto account = LoadAccount((*authz)->account_id);
   if (!account || !*account) return;
-  auto thumbprint = JwkThumbprint(*(*account)->key);
-  if (!thumbprint) return fail_log(thumbprint.error());
   const Challenge& c = **challenge;
   const Authz& a = **authz;
-  std::string key_authorization = c.token + "." + *thumbprint;
+  std::string key_authorization = c.token + "." + (*account)->thumbprint;
 
   std::optional<Problem> problem;
   // RFC 8555 §8 + RFC 8659: CAA is checked with the validation.
