@@ -194,7 +194,8 @@ AcmeResult<JwsMessage> ParseJws(std::string_view body) {
   return msg;
 }
 
-std::optional<Problem> VerifyJws(const JwsMessage& msg, const crypto::PublicKey& key) {
+std::optional<Problem> VerifyJws(const JwsMessage& msg, const crypto::PublicKey& key,
+                                 const crypto::PreparedVerifier* prepared) {
   auto expected = AlgorithmForKey(key);
   if (!expected || *expected != msg.alg)
     return MakeProblem(ProblemType::kBadSignatureAlgorithm,
@@ -208,7 +209,9 @@ std::optional<Problem> VerifyJws(const JwsMessage& msg, const crypto::PublicKey&
     if (!der) return Malformed("JWS signature is malformed");
     sig = std::move(*der);
   }
-  if (!crypto::Verify(key, AsBytes(input), sig)) return Malformed("JWS signature does not verify");
+  bool ok = prepared ? prepared->Verify(AsBytes(input), sig).has_value()
+                     : crypto::Verify(key, AsBytes(input), sig).has_value();
+  if (!ok) return Malformed("JWS signature does not verify");
   return std::nullopt;
 }
 

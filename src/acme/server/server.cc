@@ -233,6 +233,7 @@ struct Account {
   std::string contact_json;
   bool tos_agreed = false;
   std::optional<crypto::PublicKey> key;
+  std::shared_ptr<const crypto::PreparedVerifier> verifier;  // for key, made once per load
   std::string thumbprint;  // RFC 7638, of key
 };
 
@@ -607,7 +608,7 @@ AcmeResult<Server::Authenticated> Server::Authenticate(const HttpRequest& req, b
   if (!id) return std::unexpected(MakeProblem(ProblemType::kAccountDoesNotExist, "no account " + a.jws.kid));
   auto account = ATRY(Lift(LoadAccount(*id), "load account"));
   if (!account) return std::unexpected(MakeProblem(ProblemType::kAccountDoesNotExist, "no account " + a.jws.kid));
-  if (auto p = VerifyJws(a.jws, *account->key)) return std::unexpected(*p);
+  if (auto p = VerifyJws(a.jws, *account->key, account->verifier.get())) return std::unexpected(*p);
   if (account->status != "valid")
     return std::unexpected(Unauthorized("account " + a.jws.kid + " is " + account->status));
   a.account = std::move(account);
@@ -661,6 +662,7 @@ Result<std::optional<Account>> Server::LoadAccount(int64_t id) {
   a.tos_agreed = TRY(row->Int(4)) != 0;
   a.thumbprint = TRY(row->Text(5));
   a.key = TRY(ParseJwk(a.jwk));
+  a.verifier = TRY(crypto::PreparedVerifier::Create(*a.key));
   {
     std::unique_lock lock(account_mu_);
     if (account_generation_ == generation) account_cache_.insert_or_assign(a.id, a);
