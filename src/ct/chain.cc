@@ -6,9 +6,9 @@
 #include <mutex>
 
 #include "crypto/digest.h"
+#include "crypto/prepared.h"
 #include "crypto/signature.h"
 #include "ct/internal/cert_view.h"
-#include "ct/internal/precomputed.h"
 
 namespace autoseal::ct {
 namespace {
@@ -38,9 +38,9 @@ Status ChainValidator::Issuer::VerifyChild(ByteView tbs, ByteView signature,
 }
 
 namespace {
-std::shared_ptr<const internal::PrecomputedVerifier> MakeVerifier(const crypto::PublicKey& key) {
-  if (key.Family() == crypto::KeyFamily::kEd25519) return nullptr;  // one-shot EdDSA: nothing to precompute
-  auto v = internal::PrecomputedVerifier::Create(key, crypto::DefaultDigest(key));
+std::shared_ptr<const crypto::PreparedVerifier> MakeVerifier(const crypto::PublicKey& key) {
+  if (key.Family() == crypto::KeyFamily::kEd25519) return nullptr;  // one-shot EdDSA: nothing to prepare
+  auto v = crypto::PreparedVerifier::Create(key);
   return v ? *v : nullptr;
 }
 }  // namespace

@@ -20,15 +20,12 @@
 #include "core/error.h"
 #include "crypto/digest.h"
 #include "crypto/key.h"
+#include "crypto/prepared.h"
 #include "ct/merkle.h"
 #include "ct/sct.h"
 #include "x509/certificate.h"
 
 namespace autoseal::ct {
-
-namespace internal {
-class PrecomputedVerifier;
-}
 
 // Limits on what a submission may contain (every input is bounded).
 inline constexpr size_t kMaxChainLength = 10;
@@ -83,7 +80,7 @@ class ChainValidator {
     // Fingerprints from the issuer above this one up to the root (empty for a root).
     std::vector<Hash> path_to_root;
     // Verifies what this issuer signs with its usual digest, without re-initialising OpenSSL.
-    std::shared_ptr<const internal::PrecomputedVerifier> verifier;
+    std::shared_ptr<const crypto::PreparedVerifier> verifier;
     Status VerifyChild(ByteView tbs, ByteView signature, crypto::DigestAlgorithm digest) const;
   };
   Result<std::shared_ptr<const Issuer>> IssuerFor(const std::vector<Bytes>& chain, size_t index,

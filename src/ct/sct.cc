@@ -6,7 +6,6 @@
 
 #include "crypto/digest.h"
 #include "crypto/signature.h"
-#include "ct/internal/precomputed.h"
 
 namespace autoseal::ct {
 namespace {
@@ -295,15 +294,15 @@ Result<LogSigner> LogSigner::Create(crypto::PrivateKey key) {
     return Fail(ErrorCode::kPolicy, "a log key is ECDSA P-256 (RFC 6962 §2.1.4) or SM2");
   auto pub = TRY(LogPublicKey::FromSpki(key.PublicKeyDer()));
   auto digest = type == crypto::KeyType::kSm2 ? crypto::DigestAlgorithm::kSm3 : crypto::DigestAlgorithm::kSha256;
-  auto precomputed = TRY(internal::PrecomputedSigner::Create(key, digest));
+  auto prepared = TRY(crypto::PreparedSigner::Create(key, digest));
   LogSigner signer(std::move(key), std::move(pub));
-  signer.precomputed_ = std::move(precomputed);
+  signer.prepared_ = std::move(prepared);
   return signer;
 }
 
 Result<Bytes> LogSigner::SignDigitallySigned(ByteView data) const {
   bool sm2 = public_.is_sm2();
-  Bytes sig = TRY(precomputed_->Sign(data));
+  Bytes sig = TRY(prepared_->Sign(data));
   Bytes out;
   out.push_back(sm2 ? kSm2SchemeHigh : kHashSha256);
   out.push_back(sm2 ? kSm2SchemeLow : kSigEcdsa);

@@ -17,13 +17,10 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "crypto/key.h"
+#include "crypto/prepared.h"
 #include "ct/merkle.h"
 
 namespace autoseal::ct {
-
-namespace internal {
-class PrecomputedSigner;
-}
 
 // RFC 6962 §3.1 LogEntryType.
 enum class LogEntryType : uint16_t { kX509 = 0, kPrecert = 1 };
@@ -123,7 +120,7 @@ class LogSigner {
   LogSigner(crypto::PrivateKey key, LogPublicKey pub) : key_(std::move(key)), public_(std::move(pub)) {}
   crypto::PrivateKey key_;
   LogPublicKey public_;
-  std::shared_ptr<const internal::PrecomputedSigner> precomputed_;
+  std::shared_ptr<const crypto::PreparedSigner> prepared_;
 };
 
 }  // namespace autoseal::ct
