@@ -116,6 +116,34 @@ Result<int64_t> SmallInteger(ByteView c, std::string_view what) {
   return v;
 }
 
+Result<TimePoint> ParseTime(const Element& e, std::string_view what) {
+  const size_t year_digits = e.tag == kUtcTime ? 2 : e.tag == kGeneralizedTime ? 4 : 0;
+  if (year_digits == 0) return Malformed(what, "not a UTCTime or GeneralizedTime");
+  ByteView v = e.contents;
+  if (v.size() != year_digits + 11 || v.back() != 'Z') return Malformed(what, "not in RFC 5280 form");
+  int digits[15];
+  for (size_t i = 0; i + 1 < v.size(); ++i) {
+    if (v[i] < '0' || v[i] > '9') return Malformed(what, "not in RFC 5280 form");
+    digits[i] = v[i] - '0';
+  }
+  auto number = [&digits](size_t at, size_t n) {
+    int r = 0;
+    for (size_t i = 0; i < n; ++i) r = r * 10 + digits[at + i];
+    return r;
+  };
+  int year = number(0, year_digits);
+  if (year_digits == 2) year += year < 50 ? 2000 : 1900;  // RFC 5280 §4.1.2.5.1
+  const size_t p = year_digits;
+  const int month = number(p, 2), day = number(p + 2, 2), hour = number(p + 4, 2),
+            minute = number(p + 6, 2), second = number(p + 8, 2);
+  using namespace std::chrono;
+  const year_month_day ymd{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+                           std::chrono::day(static_cast<unsigned>(day))};
+  // Second 60 is a leap second (X.680 §46.3), which certificates in the wild do carry.
+  if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return Malformed(what, "impossible date or time");
+  return sys_days(ymd) + hours(hour) + minutes(minute) + seconds(second);
+}
+
 Result<Bytes> EncodeOid(std::string_view dotted) {
   std::vector<unsigned __int128> arcs;
   size_t i = 0;

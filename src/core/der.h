@@ -72,6 +72,11 @@ Status CheckPositiveInteger(ByteView contents, std::string_view what);
 // Small non-negative INTEGER (up to 2^62) from contents.
 Result<int64_t> SmallInteger(ByteView contents, std::string_view what);
 
+// The time in a UTCTime (YYMMDDHHMMSSZ, years 1950-2049 per RFC 5280 §4.1.2.5.1) or
+// GeneralizedTime (YYYYMMDDHHMMSSZ) element: the forms Writer::Time writes and RFC 5280 allows.
+// kParse naming `what` for any other tag, fractions, offsets or impossible dates.
+Result<TimePoint> ParseTime(const Element& e, std::string_view what);
+
 // Object identifiers: dotted text <-> DER contents (arcs up to 128 bits, enough for 2.25.UUID).
 Result<Bytes> EncodeOid(std::string_view dotted);
 std::string OidToString(ByteView contents);  // "" if malformed

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <future>
 
+#include "core/der.h"
 #include "crypto/digest.h"
 #include "ct/internal/cert_view.h"
 #include "net/client.h"
@@ -101,28 +102,19 @@ Result<SubmitResult> SubmitToLogs(const std::vector<LogEndpoint>& logs, const st
 
 namespace {
 Bytes ExtensionDer(ByteView oid, bool critical, ByteView value) {
-  Bytes body;
-  internal::AppendHeader(body, internal::kTagOid, oid.size());
-  body.insert(body.end(), oid.begin(), oid.end());
-  if (critical) {
-    static constexpr uint8_t kTrue[] = {0x01, 0x01, 0xff};
-    body.insert(body.end(), std::begin(kTrue), std::end(kTrue));
-  }
-  internal::AppendHeader(body, internal::kTagOctetString, value.size());
-  body.insert(body.end(), value.begin(), value.end());
-  Bytes out;
-  internal::AppendHeader(out, internal::kTagSequence, body.size());
-  out.insert(out.end(), body.begin(), body.end());
-  return out;
+  der::Writer w(value.size() + 32);
+  const size_t extension = w.Begin(der::kSequence);
+  w.Tlv(der::kOid, oid);
+  if (critical) w.Boolean(true);
+  w.Tlv(der::kOctetString, value);
+  w.End(extension);
+  return w.Take();
 }
 }  // namespace
 
 Bytes SctListExtension(const std::vector<SignedCertificateTimestamp>& scts) {
-  Bytes list = EncodeSctList(scts);
-  Bytes value;
-  internal::AppendHeader(value, internal::kTagOctetString, list.size());
-  value.insert(value.end(), list.begin(), list.end());
-  return ExtensionDer(internal::kOidCtSctList, false, value);
+  // RFC 6962 §3.3: the extnValue is an OCTET STRING wrapping the TLS-encoded list.
+  return ExtensionDer(internal::kOidCtSctList, false, der::Tlv(der::kOctetString, EncodeSctList(scts)));
 }
 
 Bytes PoisonExtension() {

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/der.h"
 #include "core/file.h"
 #include "crypto/digest.h"
 #include "ct/internal/cert_view.h"
@@ -131,11 +132,9 @@ Result<std::optional<std::vector<SignedCertificateTimestamp>>> EmbeddedScts(Byte
   const auto* ext = view.Find(internal::kOidCtSctList);
   if (ext == nullptr) return std::optional<std::vector<SignedCertificateTimestamp>>();
   // RFC 6962 §3.3: the extnValue holds an OCTET STRING wrapping the TLS-encoded list.
-  internal::DerReader r(ext->value);
-  internal::Tlv inner;
-  if (!r.Expect(internal::kTagOctetString, &inner) || !r.empty())
-    return Fail(ErrorCode::kParse, "SCT list extension is not an OCTET STRING");
-  return std::optional(TRY(ParseSctList(inner.value)));
+  auto inner = der::ParseSingle(ext->value, der::kOctetString, "SCT list extension");
+  if (!inner) return Fail(ErrorCode::kParse, "SCT list extension is not an OCTET STRING");
+  return std::optional(TRY(ParseSctList(inner->contents)));
 }
 
 Result<SignedEntry> PrecertEntryFromFinal(ByteView cert_der, ByteView issuer_der) {

@@ -52,5 +52,39 @@ TEST(Der, TimesFollowRfc5280) {
   EXPECT_EQ(AsString(ByteView(gen.bytes()).subspan(2)), "20500101000000Z");
 }
 
+TEST(Der, ParsedTimesAreWhatTheWriterWrote) {
+  for (const char* text : {"1950-01-01T00:00:00Z", "2049-12-31T23:59:59Z", "2050-01-01T00:00:00Z",
+                           "2024-02-29T12:34:56Z", "2200-06-15T01:02:03Z"}) {
+    TimePoint t = *ParseRfc3339(text);
+    Writer w;
+    ASSERT_TRUE(w.Time(t).has_value());
+    auto e = ParseSingle(w.bytes(), w.bytes()[0], "time");
+    ASSERT_TRUE(e.has_value()) << text;
+    auto parsed = ParseTime(*e, "time");
+    ASSERT_TRUE(parsed.has_value()) << text;
+    EXPECT_EQ(*parsed, t) << text;
+  }
+}
+
+TEST(Der, TimesOutsideRfc5280FormAreRefused) {
+  auto parse = [](uint8_t tag, std::string_view text) {
+    Element e;
+    e.tag = tag;
+    e.contents = AsBytes(text);
+    return ParseTime(e, "notBefore");
+  };
+  EXPECT_EQ(*parse(kUtcTime, "491231235959Z"), *ParseRfc3339("2049-12-31T23:59:59Z"));
+  EXPECT_EQ(*parse(kUtcTime, "500101000000Z"), *ParseRfc3339("1950-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse(kUtcTime, "4912312359Z").has_value());         // no seconds
+  EXPECT_FALSE(parse(kUtcTime, "491231235959+0100").has_value());   // offset
+  EXPECT_FALSE(parse(kGeneralizedTime, "20240101000000.5Z").has_value());  // fraction
+  EXPECT_FALSE(parse(kGeneralizedTime, "20230229000000Z").has_value());    // no such day
+  EXPECT_FALSE(parse(kGeneralizedTime, "20240101240000Z").has_value());
+  EXPECT_FALSE(parse(kOctetString, "20240101000000Z").has_value());
+  auto bad = parse(kUtcTime, "49123123595aZ");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message().find("notBefore"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace autoseal::der

@@ -19,28 +19,43 @@ bool Fail(std::string* error, const char* what) {
   return false;
 }
 
+// Reads the next element if it is well-formed and has this tag. A mismatch is a plain false, not
+// an Error: the hot path checks tags of hostile input without building messages.
+bool Take(der::Reader& r, uint8_t tag, der::Element* out) {
+  if (r.PeekTag() != tag) return false;
+  auto e = r.Next();
+  if (!e) return false;
+  *out = *e;
+  return true;
+}
+
+// Reads the next element only if it has this tag; false only if that element is malformed.
+bool TakeOptional(der::Reader& r, uint8_t tag, der::Element* out, bool* present) {
+  *present = r.PeekTag() == tag;
+  return !*present || Take(r, tag, out);
+}
+
 bool ParseExtensions(ByteView explicit_value, CertView* out, std::string* error) {
-  DerReader outer(explicit_value);
-  Tlv seq;
-  if (!outer.Expect(kTagSequence, &seq) || !outer.empty())
-    return Fail(error, "malformed extensions");
-  DerReader r(seq.value);
+  der::Reader outer(explicit_value);
+  der::Element seq;
+  if (!Take(outer, der::kSequence, &seq) || !outer.empty()) return Fail(error, "malformed extensions");
+  der::Reader r(seq.contents);
   while (!r.empty()) {
-    Tlv ext, oid, crit, value;
-    if (!r.Expect(kTagSequence, &ext)) return Fail(error, "malformed extension");
-    DerReader e(ext.value);
-    if (!e.Expect(kTagOid, &oid)) return Fail(error, "malformed extension OID");
+    der::Element ext, oid, crit, value;
+    if (!Take(r, der::kSequence, &ext)) return Fail(error, "malformed extension");
+    der::Reader e(ext.contents);
+    if (!Take(e, der::kOid, &oid)) return Fail(error, "malformed extension OID");
     bool critical_present = false;
-    if (!e.Optional(kTagBoolean, &crit, &critical_present)) return Fail(error, "malformed extension");
+    if (!TakeOptional(e, der::kBoolean, &crit, &critical_present)) return Fail(error, "malformed extension");
     Extension x;
-    x.oid = oid.value;
-    x.full = ext.full;
+    x.oid = oid.contents;
+    x.full = ext.encoding;
     if (critical_present) {
-      if (crit.value.size() != 1) return Fail(error, "malformed critical flag");
-      x.critical = crit.value[0] != 0;
+      if (crit.contents.size() != 1) return Fail(error, "malformed critical flag");
+      x.critical = crit.contents[0] != 0;
     }
-    if (!e.Expect(kTagOctetString, &value) || !e.empty()) return Fail(error, "malformed extension value");
-    x.value = value.value;
+    if (!Take(e, der::kOctetString, &value) || !e.empty()) return Fail(error, "malformed extension value");
+    x.value = value.contents;
     for (const auto& other : out->extensions)
       if (OidEquals(other.oid, x.oid)) return Fail(error, "duplicate extension");  // RFC 5280 §4.2
     out->extensions.push_back(x);
@@ -63,77 +78,80 @@ const Extension* CertView::Find(ByteView oid) const {
 bool CertView::IsCa() const {
   const Extension* bc = Find(kOidBasicConstraints);
   if (bc == nullptr) return false;
-  DerReader r(bc->value);
-  Tlv seq, ca;
-  if (!r.Expect(kTagSequence, &seq)) return false;
-  DerReader s(seq.value);
+  der::Reader r(bc->value);
+  der::Element seq, ca;
+  if (!Take(r, der::kSequence, &seq)) return false;
+  der::Reader s(seq.contents);
   bool present = false;
-  if (!s.Optional(kTagBoolean, &ca, &present) || !present) return false;
-  return ca.value.size() == 1 && ca.value[0] != 0;
+  if (!TakeOptional(s, der::kBoolean, &ca, &present) || !present) return false;
+  return ca.contents.size() == 1 && ca.contents[0] != 0;
 }
 
 bool CertView::HasEku(ByteView oid) const {
   const Extension* eku = Find(kOidExtKeyUsage);
   if (eku == nullptr) return false;
-  DerReader r(eku->value);
-  Tlv seq, o;
-  if (!r.Expect(kTagSequence, &seq)) return false;
-  DerReader s(seq.value);
-  while (s.Expect(kTagOid, &o))
-    if (OidEquals(o.value, oid)) return true;
+  der::Reader r(eku->value);
+  der::Element seq, o;
+  if (!Take(r, der::kSequence, &seq)) return false;
+  der::Reader s(seq.contents);
+  while (Take(s, der::kOid, &o))
+    if (OidEquals(o.contents, oid)) return true;
   return false;
 }
 
-bool ParseCertView(ByteView der, CertView* out, std::string* error) {
+bool ParseCertView(ByteView cert_der, CertView* out, std::string* error) {
   *out = CertView{};
-  out->der = der;
-  DerReader top(der);
-  Tlv cert, tbs, alg, sig;
-  if (!top.Expect(kTagSequence, &cert) || !top.empty())
+  out->der = cert_der;
+  der::Reader top(cert_der);
+  der::Element cert, tbs, alg, sig;
+  if (!Take(top, der::kSequence, &cert) || !top.empty())
     return Fail(error, "not a DER certificate (or trailing bytes)");
-  DerReader c(cert.value);
-  if (!c.Expect(kTagSequence, &tbs) || !c.Expect(kTagSequence, &alg) ||
-      !c.Expect(kTagBitString, &sig) || !c.empty())
+  der::Reader c(cert.contents);
+  if (!Take(c, der::kSequence, &tbs) || !Take(c, der::kSequence, &alg) ||
+      !Take(c, der::kBitString, &sig) || !c.empty())
     return Fail(error, "malformed certificate");
-  out->tbs = tbs.full;
-  DerReader a(alg.value);
-  Tlv oid;
-  if (!a.Expect(kTagOid, &oid)) return Fail(error, "malformed signature algorithm");
-  out->signature_oid = oid.value;
-  if (sig.value.empty() || sig.value[0] != 0) return Fail(error, "malformed signature");
-  out->signature = sig.value.subspan(1);
+  out->tbs = tbs.encoding;
+  der::Reader a(alg.contents);
+  der::Element oid;
+  if (!Take(a, der::kOid, &oid)) return Fail(error, "malformed signature algorithm");
+  out->signature_oid = oid.contents;
+  if (sig.contents.empty() || sig.contents[0] != 0) return Fail(error, "malformed signature");
+  out->signature = sig.contents.subspan(1);
 
-  DerReader t(tbs.value);
+  der::Reader t(tbs.contents);
   while (!t.empty()) {
-    Tlv f;
-    if (!t.Next(&f)) return Fail(error, "malformed TBSCertificate");
-    out->tbs_fields.push_back(f);
+    auto f = t.Next();
+    if (!f) return Fail(error, "malformed TBSCertificate");
+    out->tbs_fields.push_back(*f);
   }
   // [0] version is optional; then serial, signature, issuer, validity, subject, spki.
   size_t i = 0;
   const auto& fs = out->tbs_fields;
-  if (i < fs.size() && fs[i].tag == 0xa0) ++i;
+  if (i < fs.size() && fs[i].tag == der::ContextConstructed(0)) ++i;
   if (fs.size() < i + 6) return Fail(error, "TBSCertificate too short");
-  if (fs[i].tag != kTagInteger || fs[i + 1].tag != kTagSequence || fs[i + 2].tag != kTagSequence ||
-      fs[i + 3].tag != kTagSequence || fs[i + 4].tag != kTagSequence || fs[i + 5].tag != kTagSequence)
+  if (fs[i].tag != der::kInteger || fs[i + 1].tag != der::kSequence || fs[i + 2].tag != der::kSequence ||
+      fs[i + 3].tag != der::kSequence || fs[i + 4].tag != der::kSequence || fs[i + 5].tag != der::kSequence)
     return Fail(error, "malformed TBSCertificate");
   out->issuer_field = i + 2;
-  out->issuer = fs[i + 2].full;
-  DerReader v(fs[i + 3].value);
-  Tlv nb, na;
-  if (!v.Next(&nb) || !v.Next(&na) || !v.empty()) return Fail(error, "malformed validity");
-  auto not_before = ParseTime(nb), not_after = ParseTime(na);
+  out->issuer = fs[i + 2].encoding;
+  der::Reader v(fs[i + 3].contents);
+  auto nb = v.Next();
+  if (!nb) return Fail(error, "malformed validity");
+  auto na = v.Next();
+  if (!na || !v.empty()) return Fail(error, "malformed validity");
+  auto not_before = der::ParseTime(*nb, "notBefore"), not_after = der::ParseTime(*na, "notAfter");
   if (!not_before || !not_after) return Fail(error, "malformed validity time");
   out->not_before = *not_before;
   out->not_after = *not_after;
-  out->subject = fs[i + 4].full;
-  out->spki = fs[i + 5].full;
+  out->subject = fs[i + 4].encoding;
+  out->spki = fs[i + 5].encoding;
   for (size_t j = i + 6; j < fs.size(); ++j) {
-    if (fs[j].tag == 0xa3) {
+    if (fs[j].tag == der::ContextConstructed(3)) {
       if (out->extensions_field) return Fail(error, "duplicate extensions");
       out->extensions_field = j;
-      if (!ParseExtensions(fs[j].value, out, error)) return false;
-    } else if (fs[j].tag != 0x81 && fs[j].tag != 0x82 && fs[j].tag != 0xa1 && fs[j].tag != 0xa2) {
+      if (!ParseExtensions(fs[j].contents, out, error)) return false;
+    } else if (fs[j].tag != der::ContextPrimitive(1) && fs[j].tag != der::ContextPrimitive(2) &&
+               fs[j].tag != der::ContextConstructed(1) && fs[j].tag != der::ContextConstructed(2)) {
       return Fail(error, "unexpected TBSCertificate field");
     }
   }
@@ -152,34 +170,30 @@ std::optional<crypto::DigestAlgorithm> SignatureDigest(ByteView oid) {
 
 Bytes PrecertTbs(const CertView& precert, std::optional<ByteView> final_issuer_name,
                  std::optional<ByteView> final_aki, ByteView drop_oid) {
-  Bytes body;
+  der::Writer w(precert.tbs.size() + (final_issuer_name ? final_issuer_name->size() : 0));
+  const size_t tbs = w.Begin(der::kSequence);
   for (size_t j = 0; j < precert.tbs_fields.size(); ++j) {
-    const Tlv& f = precert.tbs_fields[j];
     if (j == precert.issuer_field && final_issuer_name) {
-      body.insert(body.end(), final_issuer_name->begin(), final_issuer_name->end());
+      w.Raw(*final_issuer_name);
     } else if (precert.extensions_field && j == *precert.extensions_field) {
-      Bytes exts;
+      // RFC 5280 §4.1.2.9: extensions, if present, are one or more; drop the field when empty.
+      bool any = std::any_of(precert.extensions.begin(), precert.extensions.end(),
+                             [&](const Extension& e) { return !OidEquals(e.oid, drop_oid); });
+      if (!any) continue;
+      const size_t explicit_tag = w.Begin(der::ContextConstructed(3));
+      const size_t seq = w.Begin(der::kSequence);
       for (const auto& e : precert.extensions) {
         if (OidEquals(e.oid, drop_oid)) continue;
-        ByteView src = e.full;
-        if (final_aki && OidEquals(e.oid, kOidAuthorityKeyId)) src = *final_aki;
-        exts.insert(exts.end(), src.begin(), src.end());
+        w.Raw(final_aki && OidEquals(e.oid, kOidAuthorityKeyId) ? *final_aki : e.full);
       }
-      // RFC 5280 §4.1.2.9: extensions, if present, are one or more; drop the field when empty.
-      if (exts.empty()) continue;
-      Bytes seq;
-      AppendHeader(seq, kTagSequence, exts.size());
-      seq.insert(seq.end(), exts.begin(), exts.end());
-      AppendHeader(body, 0xa3, seq.size());
-      body.insert(body.end(), seq.begin(), seq.end());
+      w.End(seq);
+      w.End(explicit_tag);
     } else {
-      body.insert(body.end(), f.full.begin(), f.full.end());
+      w.Raw(precert.tbs_fields[j].encoding);
     }
   }
-  Bytes out;
-  AppendHeader(out, kTagSequence, body.size());
-  out.insert(out.end(), body.begin(), body.end());
-  return out;
+  w.End(tbs);
+  return w.Take();
 }
 
 }  // namespace autoseal::ct::internal

@@ -9,8 +9,8 @@
 
 #include "core/bytes.h"
 #include "core/clock.h"
+#include "core/der.h"
 #include "crypto/digest.h"
-#include "ct/internal/der.h"
 
 namespace autoseal::ct::internal {
 
@@ -36,7 +36,7 @@ struct CertView {
   ByteView tbs;            // whole TBSCertificate element
   ByteView signature_oid;  // outer signatureAlgorithm OID contents
   ByteView signature;      // BIT STRING contents without the unused-bits octet
-  std::vector<Tlv> tbs_fields;  // TBSCertificate's elements in order
+  std::vector<der::Element> tbs_fields;  // TBSCertificate's elements in order
   size_t issuer_field = 0;      // index into tbs_fields
   std::optional<size_t> extensions_field;
   ByteView issuer, subject, spki;  // whole elements
