@@ -25,7 +25,7 @@ struct CaArgs {
   std::string serial;
   std::string reason = "unspecified";
   std::string hierarchy;
-  // Certificate Transparency (issue; reused by serve)
+  // Certificate Transparency (issue and serve)
   std::vector<std::string> ct_logs;
   int ct_min = 2;
   int ct_timeout_ms = 5000;
@@ -142,6 +142,10 @@ int RunServe(CaArgs& a) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   a.serve.dir = a.dir;
+  const ca::CaOptions ca_options = Options(a);
+  a.serve.ct_logs = ca_options.ct_logs;
+  a.serve.ct_min_scts = ca_options.ct_min_scts;
+  a.serve.ct_timeout = ca_options.ct_timeout;
   a.serve.validation.timeout = std::chrono::milliseconds(a.validation_timeout_ms);
   if (a.serve.validation.caa_identities.empty()) a.serve.validation.caa_identities = {"autoseal.local"};
   auto server = acme::server::AcmeServer::Create(a.serve);
@@ -215,6 +219,7 @@ void RegisterCaCommands(CLI::App& app) {
   serve->add_option("--orders-per-account-per-hour", args->serve.rate_limits.orders_per_account_per_hour, "Rate limit (0: none)")->capture_default_str();
   serve->add_option("--orders-per-domain-per-hour", args->serve.rate_limits.orders_per_domain_per_hour, "Rate limit per registered domain (0: none)")->capture_default_str();
   serve->add_option("--accounts-per-ip-per-hour", args->serve.rate_limits.new_accounts_per_ip_per_hour, "Rate limit (0: none)")->capture_default_str();
+  AddCtOptions(serve, *args);
   serve->callback([args] { ExitCode() = RunServe(*args); });
 
   auto* eab = ca->add_subcommand("eab-key", "Create an External Account Binding key for ACME clients");

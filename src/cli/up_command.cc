@@ -8,6 +8,8 @@
 #include "acme/server/server.h"
 #include "ca/authority.h"
 #include "core/log.h"
+#include "ct/service.h"
+#include "ct/verifier.h"
 #include "tsa/service.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -23,15 +25,25 @@ struct UpArgs {
   bool once = false;  // prepare and exit, serve nothing
   std::string acme_listen = "127.0.0.1:8555";
   std::string tsa_listen = "127.0.0.1:3161";
+  std::string ct_listen = "127.0.0.1:6962";      // ECDSA P-256 log
+  std::string ct_sm2_listen = "127.0.0.1:6963";  // SM2 log
   uint16_t http01_port = 80;
   uint16_t tlsalpn01_port = 443;
   std::string dns_server;
 };
 
+// The number of SCTs embedded in a certificate (0 when it has no SCT list or a malformed one).
+size_t EmbeddedSctCount(const x509::Certificate& cert) {
+  auto scts = ct::EmbeddedScts(cert.Der());
+  return scts && *scts ? (*scts)->size() : 0;
+}
+
 // The demonstration certificate of one hierarchy: a TLS server certificate for localhost, its key
-// beside it. Reused while it is valid; a new one is issued (with a new key) once it has expired.
+// beside it. Reused while it is valid (and, when want_scts, carries SCTs); otherwise a new one is
+// issued with a new key.
 Result<std::pair<x509::Certificate, bool>> DemoCertificate(ca::CertificateAuthority& authority,
-                                                            ca::Hierarchy h, const std::string& dir) {
+                                                            ca::Hierarchy h, const std::string& dir,
+                                                            bool want_scts) {
   static const crypto::KeyType kTypes[] = {crypto::KeyType::kEcdsaP256, crypto::KeyType::kRsa2048,
                                            crypto::KeyType::kSm2};
   const std::string base = dir + "/localhost-" + std::string(ca::HierarchyName(h));
@@ -41,8 +53,8 @@ Result<std::pair<x509::Certificate, bool>> DemoCertificate(ca::CertificateAuthor
     auto chain = TRY(x509::Certificate::ParseAll(pem));
     auto report = x509::VerifyChain(chain, {authority.Root(h)},
                                     {.at = SystemClock::Instance().Now(), .profile = x509::Profile::kTlsServer});
-    if (report.ok()) return std::pair{chain.front(), false};
-    // Expired or from an older CA: replace both files.
+    if (report.ok() && (!want_scts || EmbeddedSctCount(chain.front()) > 0)) return std::pair{chain.front(), false};
+    // Expired, from an older CA, or issued before the CT logs ran: replace both files.
     std::remove(cert_path.c_str());
     std::remove(key_path.c_str());
   }
@@ -54,13 +66,59 @@ Result<std::pair<x509::Certificate, bool>> DemoCertificate(ca::CertificateAuthor
   return std::pair{issued.leaf, true};
 }
 
+// Starts one of up's CT logs over <dir>/ct/<key type>, accepting the CA's roots.
+Result<std::unique_ptr<ct::CtService>> StartCtLog(const std::string& dir, const std::string& listen,
+                                                  crypto::KeyType key_type,
+                                                  const std::vector<x509::Certificate>& roots) {
+  ct::ServiceOptions o;
+  o.dir = dir;
+  o.listen = listen;
+  o.key_type = key_type;
+  o.roots = roots;
+  auto log = TRY(ct::CtService::Create(std::move(o)));
+  log->Start();
+  return log;
+}
+
 int RunUp(const UpArgs& a) {
   auto init = ca::CertificateAuthority::Init(a.dir);
   if (!init) return ReportError(init.error());
-  auto authority = ca::CertificateAuthority::Open(a.dir);
-  if (!authority) return ReportError(authority.error());
   const std::string demo_dir = a.dir + "/demo";
   if (auto st = MakeDirectories(demo_dir, 0700); !st) return ReportError(st.error());
+
+  // Stop signals are blocked before any thread starts (the CT logs are the first) so that only
+  // the sigwait below receives them.
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  if (!a.once) {
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    SetLogLevel(LogLevel::kInfo);
+  }
+
+  // The two CT logs (DESIGN.md §1 ports) start before the CA opens: it reads their keys from
+  // /log.json, and every TLS certificate issued from here on, the demo ones included, embeds SCTs.
+  std::unique_ptr<ct::CtService> ct_ecdsa, ct_sm2;
+  ca::CaOptions ca_options;
+  if (!a.once) {
+    std::vector<x509::Certificate> roots;
+    for (const auto& e : init->hierarchies) roots.push_back(e.root);
+    auto ecdsa = StartCtLog(a.dir, a.ct_listen, crypto::KeyType::kEcdsaP256, roots);
+    if (!ecdsa) return ReportError(ecdsa.error().WithContext("CT log (ECDSA)"));
+    ct_ecdsa = std::move(*ecdsa);
+    auto sm2 = StartCtLog(a.dir, a.ct_sm2_listen, crypto::KeyType::kSm2, roots);
+    if (!sm2) return ReportError(sm2.error().WithContext("CT log (SM2)"));
+    ct_sm2 = std::move(*sm2);
+    // The CA asks every eligible log and needs min(ct_min_scts, eligible logs) SCTs: both logs
+    // for SM2 certificates, the ECDSA log alone for ECC and RSA ones (docs/ct.md, "SM2 logs").
+    ca_options.ct_logs = {{"http://" + ct_ecdsa->LocalAddress(), {}}, {"http://" + ct_sm2->LocalAddress(), {}}};
+    ca_options.ct_min_scts = 2;
+  }
+  auto authority = ca::CertificateAuthority::Open(a.dir, ca_options);
+  if (!authority) return ReportError(authority.error());
+
   std::printf("autoseal up — everything on one machine, state in %s\n\n", a.dir.c_str());
   std::printf("Certificate authority (%s/ca)\n", a.dir.c_str());
   for (const auto& e : init->hierarchies) {
@@ -71,13 +129,14 @@ int RunUp(const UpArgs& a) {
   }
   std::printf("\nDemonstration certificates (%s)\n", demo_dir.c_str());
   for (auto h : ca::kAllHierarchies) {
-    auto demo = DemoCertificate(**authority, h, demo_dir);
+    auto demo = DemoCertificate(**authority, h, demo_dir, !a.once);
     if (!demo) return ReportError(demo.error().WithContext("demo certificate"));
     const auto& [leaf, fresh] = *demo;
-    std::printf("  %-3s %-7s localhost-%s.pem  %s, serial %s, expires %s\n",
+    std::printf("  %-3s %-7s localhost-%s.pem  %s, serial %s, expires %s, %zu SCT(s)\n",
                 std::string(ca::HierarchyName(h)).c_str(), fresh ? "issued" : "valid",
                 std::string(ca::HierarchyName(h)).c_str(), leaf.PublicKey().Description().c_str(),
-                leaf.SerialHex().substr(0, 16).c_str(), FormatRfc3339(leaf.NotAfter()).c_str());
+                leaf.SerialHex().substr(0, 16).c_str(), FormatRfc3339(leaf.NotAfter()).c_str(),
+                EmbeddedSctCount(leaf));
   }
   auto roots_path = a.dir + "/roots.pem";
   if (auto st = WriteFileAtomic(roots_path, x509::ToPemBundle((*authority)->Roots()), 0644); !st)
@@ -89,16 +148,6 @@ int RunUp(const UpArgs& a) {
               roots_path.c_str(), demo_dir.c_str(), demo_dir.c_str());
   if (a.once) return 0;
 
-  // The services, on loopback (DESIGN.md §1 ports). Stop signals are blocked before any thread
-  // starts so that only the sigwait below receives them.
-  ::signal(SIGPIPE, SIG_IGN);
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  SetLogLevel(LogLevel::kInfo);
-
   acme::server::ServerOptions acme_options;
   acme_options.dir = a.dir;
   acme_options.listen_address = a.acme_listen;
@@ -106,6 +155,9 @@ int RunUp(const UpArgs& a) {
   acme_options.validation.tlsalpn01_port = a.tlsalpn01_port;
   acme_options.validation.dns_server = a.dns_server;
   acme_options.validation.caa_identities = {"autoseal.local"};
+  acme_options.ct_logs = ca_options.ct_logs;
+  acme_options.ct_min_scts = ca_options.ct_min_scts;
+  acme_options.ct_timeout = ca_options.ct_timeout;
   auto acme = acme::server::AcmeServer::Create(acme_options);
   if (!acme) return ReportError(acme.error().WithContext("ACME server"));
 
@@ -123,15 +175,24 @@ int RunUp(const UpArgs& a) {
 
   if (auto st = (*acme)->Start(); !st) return ReportError(st.error().WithContext("ACME server"));
   (*tsa)->Start();
+  const std::string ct_ecdsa_url = ca_options.ct_logs[0].url, ct_sm2_url = ca_options.ct_logs[1].url;
   std::printf("\nServing (Ctrl-C to stop)\n");
   std::printf("  ACME directory   %s   (http-01 on port %u, tls-alpn-01 on port %u)\n",
               (*acme)->DirectoryUrl().c_str(), a.http01_port, a.tlsalpn01_port);
   std::printf("  time stamps      http://%s/   (RFC 3161, %s)\n", (*tsa)->LocalAddress().c_str(),
               (*tsa)->identity().key.Description().c_str());
+  std::printf("  CT log (ECDSA)   %s   (RFC 6962, P-256, %s)\n", ct_ecdsa_url.c_str(),
+              ct::LogDirectory(a.dir, crypto::KeyType::kEcdsaP256).c_str());
+  std::printf("  CT log (SM2)     %s   (RFC 6962 with SM2-with-SM3, %s)\n", ct_sm2_url.c_str(),
+              ct::LogDirectory(a.dir, crypto::KeyType::kSm2).c_str());
+  std::printf("  SCTs: ECC and RSA certificates embed the ECDSA log's SCT only (OpenSSL 3.0 and pyca reject an SCT list holding an SM2 SCT); SM2 certificates embed both logs' SCTs\n");
   std::printf("\nTry: REQUESTS_CA_BUNDLE=%s certbot certonly --server %s --standalone \\\n"
               "       --agree-tos --register-unsafely-without-email -d demo.localhost \\\n"
               "       --config-dir /tmp/cb --work-dir /tmp/cb --logs-dir /tmp/cb\n",
               roots_path.c_str(), (*acme)->DirectoryUrl().c_str());
+  std::printf("     autoseal ct log-list %s %s > ct-logs.json && \\\n"
+              "       autoseal cert verify --roots %s --ct-logs ct-logs.json --ct-min 1 /tmp/cb/live/demo.localhost/fullchain.pem\n",
+              ct_ecdsa_url.c_str(), ct_sm2_url.c_str(), roots_path.c_str());
   std::printf("     openssl ts -query -data README.md -sha256 -cert -out q.tsq && \\\n"
               "       curl -s -H 'Content-Type: application/timestamp-query' --data-binary @q.tsq http://%s/ -o r.tsr\n",
               (*tsa)->LocalAddress().c_str());
@@ -141,6 +202,9 @@ int RunUp(const UpArgs& a) {
   Log(LogLevel::kInfo, "stopping", {{"signal", std::to_string(sig)}});
   (*tsa)->Stop();
   (*acme)->Stop();
+  // Last: an issuance the ACME server finished above may still have been waiting for its SCTs.
+  ct_sm2->Stop();
+  ct_ecdsa->Stop();
   return 0;
 }
 
@@ -150,9 +214,11 @@ void RegisterUpCommand(CLI::App& app) {
   auto args = std::make_shared<UpArgs>();
   auto* up = app.add_subcommand("up", "Run everything on one machine with its embedded default (SQLite under --dir)");
   up->add_option("--dir", args->dir, "Data directory")->capture_default_str();
-  up->add_flag("--once", args->once, "Prepare the CA and demo certificates, print the summary, and exit");
+  up->add_flag("--once", args->once, "Prepare the CA and demo certificates (no CT logs run, so no SCTs), print the summary, and exit");
   up->add_option("--acme-listen", args->acme_listen, "ACME server address")->capture_default_str();
   up->add_option("--tsa-listen", args->tsa_listen, "Time-stamp authority address")->capture_default_str();
+  up->add_option("--ct-listen", args->ct_listen, "ECDSA CT log address (log in <dir>/ct/ecdsa)")->capture_default_str();
+  up->add_option("--ct-sm2-listen", args->ct_sm2_listen, "SM2 CT log address (log in <dir>/ct/sm2)")->capture_default_str();
   up->add_option("--http01-port", args->http01_port, "Port the ACME server validates http-01 on")->capture_default_str();
   up->add_option("--tlsalpn01-port", args->tlsalpn01_port, "Port the ACME server validates tls-alpn-01 on")->capture_default_str();
   up->add_option("--dns-server", args->dns_server, "DNS server HOST:PORT for validation (default: system; *.localhost needs none)");

@@ -391,6 +391,9 @@ class Server final : public AcmeServer {
 Status Server::Init() {
   ca::CaOptions ca_options;
   ca_options.clock = options_.clock;
+  ca_options.ct_logs = options_.ct_logs;
+  ca_options.ct_min_scts = options_.ct_min_scts;
+  ca_options.ct_timeout = options_.ct_timeout;
   auto authority = TRY_CONTEXT(ca::CertificateAuthority::Open(options_.dir, ca_options), "opening the CA");
   ca_ = std::move(authority);
   TRY(MakeDirectories(options_.dir + "/acme", 0700));

@@ -7,12 +7,9 @@
 #include <vector>
 
 #include "acme/server/validation.h"
+#include "ca/authority.h"
 #include "core/clock.h"
 #include "core/error.h"
-
-namespace autoseal::ca {
-class CertificateAuthority;
-}
 
 namespace autoseal::acme::server {
 
@@ -37,6 +34,11 @@ struct ServerOptions {
   std::string terms_of_service_url;  // meta.termsOfService; when set, agreement is required
   std::string website_url;           // meta.website
   RateLimits rate_limits;
+  // Certificate Transparency for the certificates the CA issues (ca::CaOptions, docs/ct.md):
+  // with logs set, every TLS server certificate embeds SCTs from them or is not issued.
+  std::vector<ca::CtLogConfig> ct_logs;
+  int ct_min_scts = 2;
+  std::chrono::milliseconds ct_timeout{std::chrono::seconds(5)};
   const Clock* clock = &SystemClock::Instance();
 };
 
