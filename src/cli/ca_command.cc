@@ -142,10 +142,7 @@ int RunServe(CaArgs& a) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   a.serve.dir = a.dir;
-  const ca::CaOptions ca_options = Options(a);
-  a.serve.ct_logs = ca_options.ct_logs;
-  a.serve.ct_min_scts = ca_options.ct_min_scts;
-  a.serve.ct_timeout = ca_options.ct_timeout;
+  a.serve.ca = Options(a);  // CT logs and --crl-base-url reach the CA behind ACME
   a.serve.validation.timeout = std::chrono::milliseconds(a.validation_timeout_ms);
   if (a.serve.validation.caa_identities.empty()) a.serve.validation.caa_identities = {"autoseal.local"};
   auto server = acme::server::AcmeServer::Create(a.serve);

@@ -155,9 +155,7 @@ int RunUp(const UpArgs& a) {
   acme_options.validation.tlsalpn01_port = a.tlsalpn01_port;
   acme_options.validation.dns_server = a.dns_server;
   acme_options.validation.caa_identities = {"autoseal.local"};
-  acme_options.ct_logs = ca_options.ct_logs;
-  acme_options.ct_min_scts = ca_options.ct_min_scts;
-  acme_options.ct_timeout = ca_options.ct_timeout;
+  acme_options.ca = ca_options;
   auto acme = acme::server::AcmeServer::Create(acme_options);
   if (!acme) return ReportError(acme.error().WithContext("ACME server"));
 

@@ -550,6 +550,29 @@ TEST_F(AcmeServerTest, OnlyReturnExistingForAnUnknownKeyIsAccountDoesNotExist) {
   ExpectStillServing();
 }
 
+TEST_F(AcmeServerTest, DeactivatedAccountsKeyIsRefusedAndItsOrdersEnd) {
+  Client c = Registered();
+  auto order = NewOrder(c, {"deactivated.test"});
+  Reply d = c.Post(c.kid(), R"({"status":"deactivated"})");
+  ASSERT_EQ(d.status, 200) << d;
+  EXPECT_EQ(Field(d.body, "status"), "deactivated");
+  // RFC 8555 §7.3.6: nothing authorised by the key is accepted any more, newAccount included.
+  EXPECT_PROBLEM(c.PostAsGet(order.url), "unauthorized", 403);
+  Reply again = c.Post(c.Url("/acme/new-account"), R"({"termsOfServiceAgreed":true})", true);
+  EXPECT_PROBLEM(again, "unauthorized", 403);
+  // Its pending order can never complete: the server marked it invalid.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((main_->dir + "/acme/acme.db").c_str(), &db), SQLITE_OK);
+  std::string id = order.url.substr(order.url.rfind('/') + 1);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, ("SELECT status FROM orders WHERE id = " + id).c_str(), -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "invalid");
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  ExpectStillServing();
+}
+
 TEST_F(AcmeServerTest, KeyChangeToAKeyInUseIs409) {
   Client a = Registered(), b = Registered();
   std::string url = a.Url("/acme/key-change");

@@ -389,11 +389,8 @@ class Server final : public AcmeServer {
 // ---- setup ---------------------------------------------------------------------------------
 
 Status Server::Init() {
-  ca::CaOptions ca_options;
+  ca::CaOptions ca_options = options_.ca;
   ca_options.clock = options_.clock;
-  ca_options.ct_logs = options_.ct_logs;
-  ca_options.ct_min_scts = options_.ct_min_scts;
-  ca_options.ct_timeout = options_.ct_timeout;
   auto authority = TRY_CONTEXT(ca::CertificateAuthority::Open(options_.dir, ca_options), "opening the CA");
   ca_ = std::move(authority);
   TRY(MakeDirectories(options_.dir + "/acme", 0700));
@@ -878,6 +875,11 @@ AcmeResult<HttpResponse> Server::NewAccount(const HttpRequest& req) {
   std::string thumbprint = ATRY(Lift(JwkThumbprint(key), "thumbprint"));
   auto existing = ATRY(Lift(LoadAccountByThumbprint(thumbprint), "load account"));
   const json::value* only = payload.if_contains("onlyReturnExisting");
+  if (existing && existing->status != "valid") {
+    // RFC 8555 §7.3.6: "the server MUST NOT accept further requests authorized by that account's
+    // key" once the account is deactivated.
+    return std::unexpected(Unauthorized("the account for this key is " + existing->status));
+  }
   if (existing) {
     // RFC 8555 §7.3.1: an existing key returns the account, 200, Location.
     HttpResponse resp = JsonResponse(200, AccountJson(*existing));
@@ -959,6 +961,10 @@ AcmeResult<HttpResponse> Server::AccountResource(const HttpRequest& req, int64_t
       ATRY(LiftStatus(db_->Transaction([&](store::Database& tx) -> Status {
         TRY(tx.Execute("UPDATE accounts SET status = 'deactivated' WHERE id = ?", {id}));
         TRY(tx.Execute("UPDATE authorizations SET status = 'deactivated' WHERE account_id = ? AND status IN ('pending', 'valid')", {id}));
+        // Its unfinished orders cannot complete any more.
+        Problem gone = Unauthorized("the account was deactivated");
+        TRY(tx.Execute("UPDATE orders SET status = 'invalid', error = ? WHERE account_id = ? AND status IN ('pending', 'ready')",
+                       {gone.ToJson(), id}));
         return Ok();
       }), "deactivate"));
       ForgetAccount(id);

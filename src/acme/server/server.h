@@ -34,11 +34,9 @@ struct ServerOptions {
   std::string terms_of_service_url;  // meta.termsOfService; when set, agreement is required
   std::string website_url;           // meta.website
   RateLimits rate_limits;
-  // Certificate Transparency for the certificates the CA issues (ca::CaOptions, docs/ct.md):
-  // with logs set, every TLS server certificate embeds SCTs from them or is not issued.
-  std::vector<ca::CtLogConfig> ct_logs;
-  int ct_min_scts = 2;
-  std::chrono::milliseconds ct_timeout{std::chrono::seconds(5)};
+  // How the CA issues: CT logs (with logs set, every TLS server certificate embeds SCTs from
+  // them or is not issued; docs/ct.md), the CRL URL. Its clock is replaced by `clock`.
+  ca::CaOptions ca;
   const Clock* clock = &SystemClock::Instance();
 };
 
