@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <mutex>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -149,7 +150,18 @@ bool IsLocalhostName(std::string_view name) {
 }
 
 // Resolves a host (an IP literal, or a name through c-ares) to addresses, IPv4 first.
-std::expected<std::vector<asio::ip::address>, Problem> ResolveHost(DnsClient& dns,
+// A host that is an IP literal or a localhost name needs no DNS (and no resolver set up).
+bool NeedsDns(std::string_view host) {
+  std::string bare(host);
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
+  error_code ec;
+  asio::ip::make_address(bare, ec);
+  return ec && !IsLocalhostName(bare);
+}
+
+// Resolves a host (an IP literal, or a name through c-ares) to addresses, IPv4 first. dns may be
+// null when !NeedsDns(host).
+std::expected<std::vector<asio::ip::address>, Problem> ResolveHost(DnsClient* dns,
                                                                    std::string_view host) {
   std::string bare(host);
   if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']')
@@ -159,7 +171,8 @@ std::expected<std::vector<asio::ip::address>, Problem> ResolveHost(DnsClient& dn
   if (!ec) return std::vector<asio::ip::address>{literal};
   if (IsLocalhostName(bare))
     return std::vector<asio::ip::address>{asio::ip::make_address("127.0.0.1"), asio::ip::make_address("::1")};
-  auto found = dns.LookupAddresses(bare);
+  CHECK(dns != nullptr);
+  auto found = dns->LookupAddresses(bare);
   if (!found) return std::unexpected(Prob(ProblemType::kDns, found.error().message));
   std::vector<asio::ip::address> out;
   for (const auto* family : {&found->ipv4, &found->ipv6}) {
@@ -341,6 +354,17 @@ class ValidatorImpl final : public Validator {
  public:
   explicit ValidatorImpl(ValidationOptions options) : options_(std::move(options)) {}
 
+  // The TLS client context for https redirects of http-01 (RFC 8555 §10.2: the certificate is
+  // not checked). Built once: SSL_CTX_new costs hundreds of microseconds in OpenSSL 3.0. Only
+  // read after construction, so sharing it between validation threads is safe.
+  ssl::context& HttpsClientContext() {
+    std::call_once(https_once_, [this] {
+      https_ = std::make_unique<ssl::context>(ssl::context::tls_client);
+      https_->set_verify_mode(ssl::verify_none);
+    });
+    return *https_;
+  }
+
   Outcome ValidateHttp01(const Identifier& identifier, std::string_view token,
                          std::string_view key_authorization) override {
     return Guard([&] { return Http01(identifier, token, key_authorization); });
@@ -467,10 +491,9 @@ class ValidatorImpl final : public Validator {
       return Prob(ProblemType::kMalformed, "http-01 cannot validate wildcard names");
     }
     Deadline deadline = NewDeadline();
-    auto dns = NewDns(deadline);
-    if (!dns) return dns.error();
-    ssl::context tls(ssl::context::tls_client);
-    tls.set_verify_mode(ssl::verify_none);
+    // Created only when a name needs it: a resolver (c-ares reads its configuration) costs more
+    // than the validation of a loopback or IP identifier itself.
+    std::unique_ptr<DnsClient> dns;
 
     Location at;
     at.https = false;
@@ -483,7 +506,12 @@ class ValidatorImpl final : public Validator {
     std::string chain;  // "after redirects from …" for messages
     for (int redirects = 0;;) {
       std::string url = at.Display();
-      auto addresses = ResolveHost(**dns, at.host);
+      if (!dns && NeedsDns(at.host)) {
+        auto created = NewDns(deadline);
+        if (!created) return created.error();
+        dns = std::move(*created);
+      }
+      auto addresses = ResolveHost(dns.get(), at.host);
       if (!addresses) return addresses.error();
       std::optional<Exchange> exchange;
       {
@@ -497,7 +525,7 @@ class ValidatorImpl final : public Validator {
         exchange = RunToCompletion(
             io,
             FetchOnce(*addresses, at.port, at.https, is_ip ? std::string() : at.host,
-                      at.HostHeader(), at.target, tls, deadline, options_.timeout),
+                      at.HostHeader(), at.target, HttpsClientContext(), deadline, options_.timeout),
             deadline);
       }
       if (!exchange) {
@@ -607,7 +635,7 @@ class ValidatorImpl final : public Validator {
       if (!sni.empty() && sni.back() == '.') sni.pop_back();
       auto dns = NewDns(deadline);
       if (!dns) return dns.error();
-      auto resolved = ResolveHost(**dns, sni);
+      auto resolved = ResolveHost(dns->get(), sni);
       if (!resolved) return resolved.error();
       addresses = std::move(*resolved);
     }
@@ -805,6 +833,8 @@ class ValidatorImpl final : public Validator {
     return std::nullopt;
   }
 
+  std::once_flag https_once_;
+  std::unique_ptr<ssl::context> https_;
   const ValidationOptions options_;
 };
 
