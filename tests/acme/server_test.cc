@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "challtestsrv.h"
 #include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -41,103 +43,11 @@ namespace {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
+using test_support::CanConnect;
+using test_support::ChallTestSrv;
+using test_support::FreePort;
 
 // ---- pebble-challtestsrv (as tests/acme/validation_test.cc starts it) ----------------------------
-
-// A port free for both TCP and UDP on 127.0.0.1, never handed out twice by this process.
-uint16_t FreePort() {
-  static std::set<uint16_t> issued;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    int tcp = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (bind(tcp, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        getsockname(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      close(tcp);
-      continue;
-    }
-    int udp = socket(AF_INET, SOCK_DGRAM, 0);
-    bool udp_ok = bind(udp, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    close(udp);
-    close(tcp);
-    uint16_t port = ntohs(addr.sin_port);
-    if (udp_ok && issued.insert(port).second) return port;
-  }
-  ADD_FAILURE() << "no free port";
-  return 0;
-}
-
-bool CanConnect(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
-class ChallTestSrv {
- public:
-  ChallTestSrv() : dns_(FreePort()), http_(FreePort()), management_(FreePort()) {
-    auto addr = [](uint16_t p) { return "127.0.0.1:" + std::to_string(p); };
-    std::vector<std::string> args = {"pebble-challtestsrv", "-dns01",      addr(dns_),
-                                     "-http01",             addr(http_),   "-https01",
-                                     "",                    "-tlsalpn01",  "",
-                                     "-management",         addr(management_), "-defaultIPv4",
-                                     "127.0.0.1",           "-defaultIPv6", ""};
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      int null = open("/dev/null", O_RDWR);
-      dup2(null, 1);
-      dup2(null, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execvp(argv[0], argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 100 && !ready_; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      ready_ = CanConnect(management_) && CanConnect(dns_) && CanConnect(http_);
-      if (!ready_) std::this_thread::sleep_for(50ms);
-    }
-  }
-  ~ChallTestSrv() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-  }
-  bool ready() const { return ready_; }
-  std::string dns_server() const { return "127.0.0.1:" + std::to_string(dns_); }
-  uint16_t http_port() const { return http_; }
-
-  // POSTs JSON to the management API; true on HTTP 200.
-  bool Post(const std::string& path, const std::string& body) const {
-    net::HttpRequest req;
-    req.method = "POST";
-    req.target = "http://127.0.0.1:" + std::to_string(management_) + path;
-    req.SetHeader("Content-Type", "application/json");
-    req.body = body;
-    auto resp = net::HttpFetch(req);
-    return resp && resp->status == 200;
-  }
-
- private:
-  uint16_t dns_, http_, management_;
-  pid_t pid_ = -1;
-  bool ready_ = false;
-};
 
 // ---- a raw ACME client ------------------------------------------------------------------------------
 
