@@ -13,6 +13,8 @@ void RegisterCaCommands(CLI::App& app);
 void RegisterCertCommands(CLI::App& app);
 void RegisterKeyCommands(CLI::App& app);
 void RegisterUpCommand(CLI::App& app);
+void RegisterSmimeCommands(CLI::App& app);    // cli/smime_command.cc
+void RegisterGatewayCommands(CLI::App& app);  // cli/gateway_command.cc
 
 // Set by a subcommand's callback; main returns it.
 int& ExitCode();
