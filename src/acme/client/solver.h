@@ -91,6 +91,23 @@ class TlsAlpn01Solver final : public ChallengeSolver {
   std::unique_ptr<internal::TlsAlpnListener> listener_;
 };
 
+// The RFC 8737 §3 challenge certificate for one tls-alpn-01 challenge, for servers that answer
+// the challenge on their own TLS listener (the gateway): the name a validator sends as SNI (the
+// DNS name, or the RFC 8738 §6 reverse name of an IP address), a self-signed certificate holding
+// the identifier as its only subjectAltName and the critical id-pe-acmeIdentifier extension, and
+// its fresh ECDSA P-256 key (PKCS#8 PEM; never logged).
+struct TlsAlpn01Certificate {
+  std::string server_name;
+  std::string certificate_pem;
+  std::string key_pem;
+};
+
+// Builds the challenge certificate for identifier and key_authorization (what TlsAlpn01Solver
+// presents). kInvalidArgument for an unusable IP identifier, kCrypto when OpenSSL fails.
+// Thread-safe.
+Result<TlsAlpn01Certificate> MakeTlsAlpn01Certificate(const Identifier& identifier,
+                                                      std::string_view key_authorization);
+
 // dns-01 (RFC 8555 §8.4) through a hook program, called as
 //   <program> present <fqdn> <value>    and    <program> cleanup <fqdn> <value>
 // with fqdn "_acme-challenge.<domain>." and value the TXT record content (lego's exec provider

@@ -27,6 +27,7 @@
 #include "crypto/key.h"
 #include "crypto/ossl.h"
 #include "net/http.h"
+#include "x509/certificate.h"
 #include "x509/names.h"
 
 namespace autoseal::acme::client {
@@ -356,5 +357,17 @@ Status TlsAlpn01Solver::CleanUp(const ChallengeInfo& c) {
 }
 
 std::string TlsAlpn01Solver::LocalAddress() const { return listener_->local_address(); }
+
+Result<TlsAlpn01Certificate> MakeTlsAlpn01Certificate(const Identifier& identifier,
+                                                      std::string_view key_authorization) {
+  TlsAlpn01Certificate out;
+  out.server_name = TRY(internal::SniName(identifier));
+  auto cred = TRY_CONTEXT(internal::MakeCertificate(identifier, key_authorization),
+                          "tls-alpn-01 certificate for " + identifier.value);
+  auto cert = TRY(x509::Certificate::FromX509(cred.cert.get()));
+  out.certificate_pem = cert.Pem();
+  out.key_pem = TRY(cred.key.PrivateKeyPem());
+  return out;
+}
 
 }  // namespace autoseal::acme::client
