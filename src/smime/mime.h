@@ -1,0 +1,152 @@
+#pragma once
+
+// The MIME side of S/MIME (RFC 8551 §3): parsing a message with GMime, producing the canonical
+// (CRLF) bytes that get signed or encrypted, RFC 9788 header protection, and building
+// multipart/signed and application/pkcs7-mime messages. No cryptography here: smime/cms.h signs
+// and encrypts the bytes this file produces. GMime objects never leave this file's implementation;
+// every GMime object is held by an owner that drops its reference.
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/error.h"
+
+namespace autoseal::smime {
+
+// The largest message the S/MIME layer accepts (every input is bounded).
+inline constexpr size_t kMaxMessageBytes = size_t{512} << 20;
+
+// Line endings of a message on the wire or in a file. Canonical form is always CRLF (RFC 8551
+// §3.1.1); output follows the input's convention so a Unix mbox stays LF.
+enum class Newline { kLf, kCrlf };
+
+// One header field as written: the name and the raw value after the colon (leading white space
+// and folding kept, the final line break dropped).
+struct HeaderField {
+  std::string name;
+  std::string raw_value;
+};
+
+// What a message's top-level body is in S/MIME terms (RFC 8551 §3.2 smime-type, §3.5).
+enum class SmimeForm {
+  kPlain,              // not S/MIME
+  kMultipartSigned,    // multipart/signed; protocol="application/pkcs7-signature"
+  kSignedData,         // application/pkcs7-mime; smime-type=signed-data
+  kEnvelopedData,      // ... smime-type=enveloped-data
+  kAuthEnvelopedData,  // ... smime-type=authEnveloped-data (RFC 5083)
+  kCertsOnly,          // ... smime-type=certs-only
+  kCompressedData,     // ... smime-type=compressed-data
+  kPkcs7Unknown,       // application/pkcs7-mime without a usable smime-type (structure decides)
+};
+std::string_view SmimeFormName(SmimeForm form);
+
+// RFC 9788 §2.1: the hp parameter on the Cryptographic Payload's Content-Type says whether the
+// injected header fields were encrypted ("cipher") or only signed ("clear").
+enum class HeaderProtection { kNone, kClear, kCipher };
+std::string_view HeaderProtectionName(HeaderProtection hp);
+
+// RFC 9788 §3.2.1 hcp_baseline: the outer Subject becomes "[...]", Keywords and Comments are
+// dropped; every other field is copied. Applied only when encrypting.
+inline constexpr std::string_view kObscuredSubject = "[...]";
+
+// How the body of a message becomes the entity that is signed or encrypted.
+struct PayloadOptions {
+  // RFC 8551 §3.1.2: re-encode 8-bit and binary leaves as quoted-printable (text) or base64 so
+  // the signed bytes survive 7-bit transport. Needed for multipart/signed; CMS envelopes are
+  // binary-safe, so encryption and opaque signing leave the parts as they are.
+  bool seven_bit = false;
+  // RFC 9788 §2: copy the message's header fields into the payload root and mark it with hp.
+  HeaderProtection protect = HeaderProtection::kNone;
+};
+
+// A parsed RFC 5322 message. Move-only; not thread-safe (GMime objects are not). Parse borrows
+// the input bytes, which must outlive the MimeMessage (no copy of a large message is made).
+class MimeMessage {
+ public:
+  // Parses the message. kParse when it has no header section or is larger than
+  // kMaxMessageBytes; GMime accepts most damaged MIME, so structure problems surface later as
+  // precise errors of the accessors below.
+  static Result<MimeMessage> Parse(ByteView data);
+
+  MimeMessage(MimeMessage&&) noexcept;
+  MimeMessage& operator=(MimeMessage&&) noexcept;
+  ~MimeMessage();
+
+  Newline newline() const { return newline_; }
+
+  // The top-level header fields that are not about the body (everything except Content-* and
+  // MIME-Version), in order.
+  std::vector<HeaderField> MessageHeaders() const;
+  // The decoded, unfolded value of the first header field of that name (RFC 2047 words decoded).
+  std::optional<std::string> Header(std::string_view name) const;
+
+  SmimeForm Form() const;
+  // "type/subtype" of the body, lower case.
+  std::string ContentType() const;
+  // A parameter of the body's Content-Type (micalg, protocol, smime-type, hp), or nullopt.
+  std::optional<std::string> ContentTypeParameter(std::string_view name) const;
+
+  // multipart/signed: the first part exactly as it must be hashed (CRLF line endings,
+  // RFC 8551 §3.1.1), and the decoded signature part. kParse when the structure is wrong.
+  Result<Bytes> SignedContent() const;
+  Result<Bytes> DetachedSignature() const;
+  // application/pkcs7-mime: the decoded (DER) body. kParse for a missing or undecodable body.
+  Result<Bytes> Pkcs7Body() const;
+
+  // The body as a MIME entity (its Content-* header fields, a blank line, the content) in
+  // canonical CRLF form, prepared as options say. Changes the parsed body (re-encoded parts,
+  // injected fields), so call it once per message. kInvalidArgument when asked to protect the
+  // headers of a body that is already signed.
+  Result<Bytes> Payload(const PayloadOptions& options);
+
+  // The header fields that stay outside once the body is protected: MessageHeaders() with the
+  // RFC 9788 hcp_baseline applied when protect is kCipher.
+  std::vector<HeaderField> OuterHeaders(HeaderProtection protect) const;
+
+  // RFC 9788 §4: the Cryptographic Payload's root is the body itself, or for multipart/signed
+  // its first part (recursively). Its hp parameter, and the header fields it carries (HP-Outer
+  // fields excluded) when hp is present.
+  HeaderProtection PayloadProtection() const;
+  std::vector<HeaderField> ProtectedHeaders() const;
+
+ private:
+  struct State;
+  explicit MimeMessage(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+  Newline newline_ = Newline::kLf;
+};
+
+// Builds a multipart/signed message (RFC 8551 §3.5.3): outer header fields, then the signed
+// entity byte for byte (it must be canonical CRLF as hashed), then the DER signature as
+// application/pkcs7-signature (smime.p7s, base64). micalg per RFC 8551 §3.5.3.2 ("sha-256",
+// "sm3"). Written with the given line endings.
+Result<Bytes> BuildMultipartSigned(const std::vector<HeaderField>& outer, ByteView signed_entity,
+                                   ByteView signature_der, std::string_view micalg,
+                                   Newline newline);
+
+// Builds an application/pkcs7-mime message (RFC 8551 §3.2) carrying der base64-encoded, with
+// smime-type (e.g. "enveloped-data", "authEnveloped-data", "signed-data") and name=smime.p7m.
+Result<Bytes> BuildPkcs7Mime(const std::vector<HeaderField>& outer, std::string_view smime_type,
+                             ByteView der, Newline newline);
+
+// Joins header fields and a MIME entity (CRLF) into a message with the given line endings, adding
+// MIME-Version when the fields lack it. Used for what decryption and opaque verification reveal.
+Bytes ComposeMessage(const std::vector<HeaderField>& headers, ByteView entity, Newline newline);
+
+// The addr-specs (local@domain) of an RFC 5322 address-list value, groups flattened; invalid
+// entries are skipped.
+std::vector<std::string> ParseAddresses(std::string_view header_value);
+
+// The trace fields (Received, Return-Path, DKIM-Signature, ...) among fields: added in transit,
+// they stay outside any protection and survive decryption.
+std::vector<HeaderField> TraceFields(const std::vector<HeaderField>& fields);
+
+// Replaces or adds a header field (by name, case-insensitive), keeping the order of the others.
+void SetHeader(std::vector<HeaderField>& headers, std::string_view name, std::string_view value);
+
+}  // namespace autoseal::smime
