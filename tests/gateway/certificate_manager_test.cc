@@ -1,0 +1,451 @@
+#include "gateway/certificate_manager.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "acme/client/obtain.h"
+#include "ca/authority.h"
+#include "core/file.h"
+#include "x509/csr.h"
+
+namespace autoseal::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+namespace ac = acme::client;
+using std::chrono::hours;
+using std::chrono::minutes;
+
+constexpr int kDays = 90;
+const TimePoint kStart = FromUnixSeconds(1'900'000'000);
+
+// A clock tests move by hand, safe to read from several threads.
+class TestClock final : public Clock {
+ public:
+  explicit TestClock(TimePoint t) : now_(t) {}
+  TimePoint Now() const override {
+    std::lock_guard lock(mu_);
+    return now_;
+  }
+  void Advance(Duration d) {
+    std::lock_guard lock(mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  TimePoint now_;
+};
+
+// A scratch directory per test.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/autoseal-gw-mgr-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// One real CA for the whole binary (its RSA-4096 root takes a while), issuing at the test clock.
+struct SharedCa {
+  TempDir dir;
+  TestClock clock{kStart};
+  std::unique_ptr<ca::CertificateAuthority> authority;
+  SharedCa() {
+    ca::CaOptions o;
+    o.clock = &clock;
+    CHECK(ca::CertificateAuthority::Init(dir.path(), o).has_value());
+    auto opened = ca::CertificateAuthority::Open(dir.path(), o);
+    CHECK(opened.has_value());
+    authority = std::move(*opened);
+  }
+};
+
+SharedCa& Ca() {
+  static SharedCa* ca = new SharedCa();
+  return *ca;
+}
+
+// An Issuer backed by the in-process CA: what an ACME CA would return, without the network.
+class CaIssuer final : public Issuer {
+ public:
+  explicit CaIssuer(std::string name) : name_(std::move(name)) {}
+  std::string Name() const override { return name_; }
+  Result<std::string> Issue(const std::vector<std::string>& names, const crypto::PrivateKey& key,
+                            const std::string& replaces,
+                            const std::vector<ac::ChallengeSolver*>& solvers) override {
+    calls++;
+    {
+      std::lock_guard lock(mu);
+      replaces_seen.push_back(replaces);
+    }
+    if (during_issue) TRY(during_issue(solvers));
+    if (down) return Fail(ErrorCode::kNetwork, name_ + " is down");
+    auto csr = TRY(x509::CreateCertificateRequest(key, {.dns_names = names}));
+    auto issued = TRY(Ca().authority->Issue(csr, x509::Profile::kTlsServer, kDays));
+    return issued.ChainPem();
+  }
+  Result<std::optional<ac::RenewalInfo>> FetchRenewalInfo(const x509::Certificate& cert) override {
+    ari_calls++;
+    if (!ari_window) return std::optional<ac::RenewalInfo>();
+    ac::RenewalInfo info;
+    info.window = ari_window(cert);
+    return std::optional<ac::RenewalInfo>(info);
+  }
+
+  std::atomic<int> calls{0};
+  std::atomic<int> ari_calls{0};
+  std::atomic<bool> down{false};
+  std::mutex mu;
+  std::vector<std::string> replaces_seen;
+  std::function<Status(const std::vector<ac::ChallengeSolver*>&)> during_issue;
+  std::function<ac::RenewalWindow(const x509::Certificate&)> ari_window;
+
+ private:
+  std::string name_;
+};
+
+class CertificateManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Every test starts at the CA clock's current time (earlier tests may have moved it).
+    issuer = std::make_shared<CaIssuer>("https://ca.test/directory");
+  }
+
+  CertificateManagerOptions Options() {
+    CertificateManagerOptions o;
+    o.data_dir = dir.path();
+    o.issuers = {issuer};
+    o.clock = &Ca().clock;
+    o.random = [] { return 0.5; };
+    return o;
+  }
+
+  std::unique_ptr<CertificateManager> Make(CertificateManagerOptions o,
+                                           std::vector<ManagedSite> sites = {
+                                               {"example", {"example.com", "www.example.com"}}}) {
+    auto m = CertificateManager::Create(std::move(o), std::move(sites));
+    EXPECT_TRUE(m.has_value()) << m.error().message();
+    return std::move(*m);
+  }
+
+  static x509::Certificate Leaf(const std::shared_ptr<const CertifiedKey>& k) {
+    return x509::Certificate::ParseAll(k->chain_pem)->front();
+  }
+
+  TestClock& clock() { return Ca().clock; }
+
+  TempDir dir;
+  std::shared_ptr<CaIssuer> issuer;
+};
+
+TEST_F(CertificateManagerTest, ObtainsAnEcdsaAndAnRsaCertificatePerSiteServedBySni) {
+  auto m = Make(Options());
+  EXPECT_EQ(m->Lookup("example.com"), nullptr) << "nothing to serve before the first order";
+  m->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 2);
+  auto site = m->Lookup("www.example.com");
+  ASSERT_NE(site, nullptr);
+  EXPECT_EQ(site->site, "example");
+  ASSERT_EQ(site->keys.size(), 2u);
+  EXPECT_EQ(site->keys[0]->key_type, crypto::KeyType::kEcdsaP256) << "ECDSA first";
+  EXPECT_EQ(site->keys[1]->key_type, crypto::KeyType::kRsa2048);
+  for (const auto& k : site->keys) {
+    auto leaf = Leaf(k);
+    EXPECT_EQ(leaf.DnsNames(), (std::vector<std::string>{"example.com", "www.example.com"}));
+    auto key = crypto::PrivateKey::FromPem(k->key_pem);
+    ASSERT_TRUE(key.has_value());
+    EXPECT_TRUE(leaf.PublicKey().Equals(key->Public())) << "key and chain belong together";
+    EXPECT_EQ(k->not_after, leaf.NotAfter());
+  }
+  EXPECT_EQ(m->Lookup("EXAMPLE.com"), site) << "names are case-insensitive";
+  EXPECT_EQ(m->Lookup("other.example.com"), nullptr);
+  EXPECT_EQ(m->Lookup("example.org"), nullptr);
+}
+
+TEST_F(CertificateManagerTest, StoresKeysWithMode0600AndARestartServesAtOnceWithoutOrdering) {
+  {
+    auto m = Make(Options());
+    m->MaintainOnce();
+  }
+  for (const char* kind : {"ecdsa", "rsa"}) {
+    auto stored = ac::LoadStoredCertificate(dir.path(), std::string("example_") + kind);
+    ASSERT_TRUE(stored.has_value()) << kind;
+    struct stat st{};
+    ASSERT_EQ(stat(stored->key_path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << kind;
+  }
+  auto again = Make(Options());
+  auto site = again->Lookup("example.com");
+  ASSERT_NE(site, nullptr) << "stored certificates are served before any renewal pass";
+  EXPECT_EQ(site->keys.size(), 2u);
+  again->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 2) << "nothing due: no new order";
+}
+
+TEST_F(CertificateManagerTest, RenewsWhenAThirdOfTheLifetimeIsLeftAndSwapsInANewSnapshot) {
+  auto m = Make(Options());
+  m->MaintainOnce();
+  auto before = m->Lookup("example.com");
+  ASSERT_NE(before, nullptr);
+  const std::string old_pem = before->keys[0]->chain_pem;
+  const TimePoint not_after = before->keys[0]->not_after;
+  const TimePoint due = not_after - (not_after - Leaf(before->keys[0]).NotBefore()) / 3;
+
+  clock().Advance(due - clock().Now() - minutes(1));
+  m->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 2) << "one minute before 1/3 of the lifetime is left";
+  clock().Advance(minutes(2));
+  m->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 4);
+  auto after = m->Lookup("example.com");
+  ASSERT_NE(after, nullptr);
+  EXPECT_NE(after, before) << "a renewal publishes a new snapshot";
+  EXPECT_NE(after->keys[0]->chain_pem, old_pem);
+  EXPECT_GT(after->keys[0]->not_after, not_after);
+  EXPECT_EQ(before->keys[0]->chain_pem, old_pem) << "connections holding the old one keep it intact";
+}
+
+TEST_F(CertificateManagerTest, RenewsInsideTheAriWindowAndNamesTheCertificateItReplaces) {
+  // The CA suggests renewing in the second and third day after issuance (RFC 9773 §4.2).
+  issuer->ari_window = [](const x509::Certificate& c) {
+    return ac::RenewalWindow{c.NotBefore() + hours(24), c.NotBefore() + hours(72)};
+  };
+  auto m = Make(Options());
+  m->MaintainOnce();
+  ASSERT_EQ(issuer->calls.load(), 2);
+  const auto first = Leaf(m->Lookup("example.com")->keys[0]);
+  m->MaintainOnce();  // fetches ARI for the new certificates
+  EXPECT_GE(issuer->ari_calls.load(), 2);
+  // random() is pinned at 0.5: the middle of the window, 48 h after issuance.
+  clock().Advance(first.NotBefore() + hours(47) - clock().Now());
+  m->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 2) << "before the chosen time in the window";
+  clock().Advance(hours(2));
+  m->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 4) << "renewed long before 1/3 of the 90-day lifetime is left";
+  std::lock_guard lock(issuer->mu);
+  ASSERT_EQ(issuer->replaces_seen.size(), 4u);
+  EXPECT_EQ(issuer->replaces_seen[2], *ac::RenewalCertId(first)) << "RFC 9773 §5 replaces";
+}
+
+TEST_F(CertificateManagerTest, FailedOrdersBackOffExponentiallyUpToTheCapAndKeepServing) {
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  o.retry_initial = minutes(1);
+  o.retry_max = minutes(10);
+  auto m = Make(o);
+  m->MaintainOnce();
+  auto served = m->Lookup("example.com");
+  ASSERT_NE(served, nullptr);
+  issuer->down = true;
+  const auto leaf = Leaf(served->keys[0]);
+  clock().Advance(leaf.NotAfter() - (leaf.NotAfter() - leaf.NotBefore()) / 3 - clock().Now());
+  // random() = 0.5 makes the jitter factor exactly 1: waits of 1, 2, 4, 8, then 10 (cap) minutes.
+  std::vector<int> waits;
+  for (int i = 0; i < 6; ++i) {
+    int calls = issuer->calls.load();
+    m->MaintainOnce();
+    EXPECT_EQ(issuer->calls.load(), calls + 1);
+    auto st = m->SlotStatuses().at(0);
+    EXPECT_EQ(st.consecutive_failures, i + 1);
+    EXPECT_NE(st.last_error.find("is down"), std::string::npos);
+    waits.push_back(static_cast<int>(std::chrono::duration_cast<minutes>(st.renew_at - clock().Now()).count()));
+    m->MaintainOnce();
+    EXPECT_EQ(issuer->calls.load(), calls + 1) << "no new attempt before the backoff has passed";
+    clock().Advance(st.renew_at - clock().Now());
+  }
+  EXPECT_EQ(waits, (std::vector<int>{1, 2, 4, 8, 10, 10}));
+  EXPECT_EQ(m->Lookup("example.com"), served) << "the old certificate is still served";
+  issuer->down = false;
+  m->MaintainOnce();
+  EXPECT_NE(m->Lookup("example.com"), served);
+  EXPECT_EQ(m->SlotStatuses().at(0).consecutive_failures, 0);
+}
+
+TEST_F(CertificateManagerTest, BackoffIsJitteredBetweenHalfAndOneAndAHalfTimes) {
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  o.retry_initial = minutes(10);
+  double r = 0.0;
+  o.random = [&r] { return r; };
+  issuer->down = true;
+  auto m = Make(o);
+  m->MaintainOnce();
+  EXPECT_EQ(m->SlotStatuses().at(0).renew_at - clock().Now(), minutes(5));
+  r = 0.99;
+  m = Make(o);  // failures start again from zero
+  m->MaintainOnce();
+  auto wait = m->SlotStatuses().at(0).renew_at - clock().Now();
+  EXPECT_GT(wait, minutes(14));
+  EXPECT_LT(wait, minutes(15));
+}
+
+TEST_F(CertificateManagerTest, FallsBackToTheSecondCaAfterConsecutiveFailures) {
+  auto second = std::make_shared<CaIssuer>("https://second.test/directory");
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  o.issuers = {issuer, second};
+  o.fallback_after_failures = 2;
+  issuer->down = true;
+  auto m = Make(o);
+  for (int i = 0; i < 2; ++i) {
+    m->MaintainOnce();
+    clock().Advance(m->SlotStatuses().at(0).renew_at - clock().Now());
+  }
+  EXPECT_EQ(issuer->calls.load(), 2);
+  EXPECT_EQ(second->calls.load(), 0);
+  EXPECT_EQ(m->Lookup("example.com"), nullptr);
+  m->MaintainOnce();
+  EXPECT_EQ(second->calls.load(), 1) << "third attempt goes to the fallback CA";
+  ASSERT_NE(m->Lookup("example.com"), nullptr);
+  auto meta = ac::LoadStoredCertificate(dir.path(), "example_ecdsa");
+  ASSERT_TRUE(meta.has_value());
+  EXPECT_NE(meta->meta_json.find("second.test"), std::string::npos) << meta->meta_json;
+}
+
+TEST_F(CertificateManagerTest, TwoManagersSharingADataDirectoryOrderOnce) {
+  auto a = Make(Options());
+  auto b = Make(Options());
+  std::thread ta([&] { a->MaintainOnce(); });
+  std::thread tb([&] { b->MaintainOnce(); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(issuer->calls.load(), 2) << "one order per key type, whichever manager took the lock";
+  auto sa = a->Lookup("example.com"), sb = b->Lookup("example.com");
+  ASSERT_NE(sa, nullptr);
+  ASSERT_NE(sb, nullptr);
+  ASSERT_EQ(sa->keys.size(), 2u);
+  ASSERT_EQ(sb->keys.size(), 2u);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(sa->keys[i]->chain_pem, sb->keys[i]->chain_pem) << "both serve the one stored certificate";
+}
+
+TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
+  CertificateManager* manager = nullptr;
+  bool checked = false;
+  issuer->during_issue = [&](const std::vector<ac::ChallengeSolver*>& solvers) -> Status {
+    EXPECT_EQ(solvers.size(), 2u);
+    ac::ChallengeInfo info;
+    info.identifier = {"dns", "www.example.com"};
+    info.token = "tok-123";
+    info.key_authorization = "tok-123.thumb";
+    for (auto* s : solvers) TRY(s->Present(info));
+    EXPECT_EQ(manager->Http01("www.example.com", "tok-123"), "tok-123.thumb");
+    EXPECT_EQ(manager->Http01("www.example.com", "other"), std::nullopt);
+    auto cert = manager->TlsAlpn01("WWW.example.com");
+    EXPECT_NE(cert, nullptr);
+    if (cert) {
+      auto leaf = x509::Certificate::ParseAll(cert->chain_pem);
+      EXPECT_TRUE(leaf.has_value());
+      if (leaf) {
+        // RFC 8737 §3: the identifier as the only SAN, the critical acmeIdentifier extension.
+        EXPECT_EQ(leaf->front().DnsNames(), std::vector<std::string>{"www.example.com"});
+        EXPECT_TRUE(leaf->front().HasExtension("1.3.6.1.5.5.7.1.31"));
+      }
+      EXPECT_TRUE(crypto::PrivateKey::FromPem(cert->key_pem).has_value());
+    }
+    EXPECT_EQ(manager->TlsAlpn01("example.com"), nullptr);
+    for (auto* s : solvers) TRY(s->CleanUp(info));
+    EXPECT_EQ(manager->Http01("www.example.com", "tok-123"), std::nullopt);
+    EXPECT_EQ(manager->TlsAlpn01("www.example.com"), nullptr);
+    checked = true;
+    return Ok();
+  };
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  auto m = Make(o);
+  manager = m.get();
+  m->MaintainOnce();
+  EXPECT_TRUE(checked);
+}
+
+TEST_F(CertificateManagerTest, WildcardNamesMatchOneLabel) {
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  auto m = Make(o, {{"wild", {"*.apps.example.com"}}});
+  m->MaintainOnce();
+  EXPECT_NE(m->Lookup("a.apps.example.com"), nullptr);
+  EXPECT_EQ(m->Lookup("apps.example.com"), nullptr);
+  EXPECT_EQ(m->Lookup("b.a.apps.example.com"), nullptr);
+}
+
+TEST_F(CertificateManagerTest, ReplacingSitesDropsRemovedOnesAndReordersChangedNames) {
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  auto m = Make(o, {{"a", {"a.example"}}, {"b", {"b.example"}}});
+  m->MaintainOnce();
+  ASSERT_EQ(issuer->calls.load(), 2);
+  m->ReplaceSites({{"a", {"a.example", "www.a.example"}}});
+  EXPECT_EQ(m->Lookup("b.example"), nullptr) << "removed site no longer served";
+  EXPECT_NE(m->Lookup("a.example"), nullptr) << "old certificate served until the new one exists";
+  m->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 3) << "names changed: ordered again";
+  auto site = m->Lookup("www.a.example");
+  ASSERT_NE(site, nullptr);
+  EXPECT_EQ(Leaf(site->keys[0]).DnsNames(), (std::vector<std::string>{"a.example", "www.a.example"}));
+}
+
+TEST_F(CertificateManagerTest, ExportsExpiryAndRenewalCountersAsMetrics) {
+  Metrics metrics;
+  auto observer = MetricsCertificateObserver(metrics);
+  auto o = Options();
+  o.observer = observer.get();
+  auto m = Make(o);
+  m->MaintainOnce();
+  issuer->down = true;
+  clock().Advance(hours(24 * 80));
+  m->MaintainOnce();
+  std::string text = metrics.RenderPrometheus();
+  auto not_after = m->Lookup("example.com")->keys[0]->not_after;
+  EXPECT_NE(text.find("autoseal_gateway_certificate_expiry_timestamp_seconds{site=\"example\",key_type=\"ecdsa\"} " +
+                      std::to_string(ToUnixSeconds(not_after))),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("autoseal_gateway_certificate_renewals_total{site=\"example\",key_type=\"rsa\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("autoseal_gateway_certificate_renewal_failures_total{site=\"example\",key_type=\"ecdsa\"} 1"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(CertificateManagerTest, RenewBeforeOverridesALaterWindow) {
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  o.renew_before = hours(24 * 89);
+  auto m = Make(o);
+  m->MaintainOnce();
+  ASSERT_EQ(issuer->calls.load(), 1);
+  clock().Advance(hours(23));
+  m->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 1);
+  clock().Advance(hours(2));
+  m->MaintainOnce();
+  EXPECT_EQ(issuer->calls.load(), 2) << "renewed 89 days before notAfter";
+}
+
+TEST_F(CertificateManagerTest, RefusesOptionsWithoutACa) {
+  CertificateManagerOptions o;
+  o.data_dir = dir.path();
+  auto m = CertificateManager::Create(o, {});
+  ASSERT_FALSE(m.has_value());
+  EXPECT_NE(m.error().message().find("no ACME CA"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace autoseal::gateway
