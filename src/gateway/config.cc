@@ -189,9 +189,11 @@ Result<SiteConfig> ReadSite(const toml::table& t, const std::string& source, con
   if (names.empty() && s.name.empty())
     return Fail(ErrorCode::kInvalidArgument, where + ": site needs names (or a name that is a DNS name)");
   if (names.empty()) names = {s.name};
-  if (s.name.empty()) s.name = Lower(names.front());
-  auto st = ValidateSiteName(s.name);
-  if (!st) return Fail(st.error().WithContext(where + ": site \"" + s.name + "\""));
+  // A site without a name is named after its first DNS name ("*.x" becomes "wildcard.x").
+  if (s.name.empty()) {
+    s.name = Lower(names.front());
+    if (s.name.starts_with("*.")) s.name = "wildcard" + s.name.substr(1);
+  }
   for (auto& n : names) {
     std::string lower = Lower(n);
     if (lower.ends_with(".")) lower.pop_back();
@@ -201,6 +203,8 @@ Result<SiteConfig> ReadSite(const toml::table& t, const std::string& source, con
     if (std::find(s.server_names.begin(), s.server_names.end(), lower) == s.server_names.end())
       s.server_names.push_back(lower);
   }
+  auto st = ValidateSiteName(s.name);
+  if (!st) return Fail(st.error().WithContext(where + ": site \"" + s.name + "\""));
   if (s.origin.empty()) return Fail(ErrorCode::kInvalidArgument, where + ": site \"" + s.name + "\": origin is required");
   if (auto v = ValidateOrigin(s.origin); !v)
     return Fail(v.error().WithContext(where + ": site \"" + s.name + "\""));
