@@ -146,7 +146,7 @@ class SignStream;
 // A signer prepared once (encoded certificates, algorithm identifiers, constant attributes, a
 // crypto::PreparedSigner) and used for any number of messages. Immutable after Create; Sign and
 // Begin are thread-safe.
-class CmsSigner {
+class CmsSigner : public std::enable_shared_from_this<CmsSigner> {
  public:
   // Checks the key matches chain.front() and the digest suits the key (kInvalidArgument /
   // kPolicy), and precomputes the constant DER.
@@ -159,7 +159,8 @@ class CmsSigner {
 
   // Starts a streaming signature: feed the content in chunks, collect output as it is produced.
   // Detached: output is the DER .p7s, all of it from Finish. Opaque: BER with indefinite lengths
-  // (the form `openssl cms -sign -stream` writes), the content emitted as it is fed.
+  // (the form `openssl cms -sign -stream` writes), the content emitted as it is fed. The stream
+  // holds a reference to this signer.
   std::unique_ptr<SignStream> Begin(const SignOptions& options) const;
 
   crypto::DigestAlgorithm digest() const;

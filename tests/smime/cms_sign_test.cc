@@ -1,0 +1,220 @@
+// SignedData: sign with ECDSA, RSA and SM2, verify, postmark, and the verdicts for tampering,
+// untrusted and expired signers, and garbage.
+
+#include <gtest/gtest.h>
+
+#include "cms_test_pki.h"
+#include "smime/cms.h"
+
+namespace autoseal::smime {
+namespace {
+
+using crypto::KeyType;
+using testing::CmsPki;
+using testing::Identity;
+using testing::TestTsa;
+
+const std::string kContent =
+    "Content-Type: text/plain; charset=utf-8\r\n\r\nThe quarterly figures are attached.\r\n";
+
+struct Fixture {
+  CmsPki pki;
+  Identity alice;
+  std::shared_ptr<const CmsSigner> signer;
+
+  static Fixture Make(KeyType type) {
+    CmsPki pki = CmsPki::Make(type);
+    Identity alice = pki.Issue(type, "alice@example.org");
+    auto signer = CmsSigner::Create({.key = alice.key, .chain = {alice.cert}});
+    CHECK_MSG(signer.has_value(), signer.error().message().c_str());
+    return Fixture{pki, alice, *signer};
+  }
+  VerifyOptions Options() const { return {.roots = {pki.root}, .at = pki.now}; }
+  SignOptions Sign(bool detached) const { return {.detached = detached, .signing_time = pki.now}; }
+};
+
+class CmsSignTest : public ::testing::TestWithParam<KeyType> {};
+
+TEST_P(CmsSignTest, DetachedSignatureVerifiesWithSignerTimeAndCapabilities) {
+  Fixture f = Fixture::Make(GetParam());
+  auto p7s = f.signer->Sign(AsBytes(kContent), f.Sign(true));
+  ASSERT_TRUE(p7s.has_value()) << p7s.error().message();
+  VerifyReport r = Verify(*p7s, AsBytes(kContent), f.Options());
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(r.Problems());
+  EXPECT_TRUE(r.detached);
+  ASSERT_EQ(r.signers.size(), 1u);
+  EXPECT_EQ(r.signers[0].certificate->Subject(), f.alice.cert.Subject());
+  EXPECT_EQ(r.signers[0].signing_time, f.pki.now);
+  ASSERT_TRUE(r.signers[0].capabilities.has_value());
+  EXPECT_TRUE(r.signers[0].capabilities->Supports(ContentCipher::kAes256Cbc));
+  EXPECT_EQ(r.signers[0].postmark.verdict, PostmarkVerdict::kAbsent);
+  EXPECT_EQ(r.type, GetParam() == KeyType::kSm2 ? CmsType::kSm2SignedData : CmsType::kSignedData);
+}
+
+TEST_P(CmsSignTest, OpaqueSignatureCarriesTheContent) {
+  Fixture f = Fixture::Make(GetParam());
+  auto p7m = f.signer->Sign(AsBytes(kContent), f.Sign(false));
+  ASSERT_TRUE(p7m.has_value()) << p7m.error().message();
+  VerifyReport r = Verify(*p7m, std::nullopt, f.Options());
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(r.Problems());
+  EXPECT_FALSE(r.detached);
+  EXPECT_EQ(AsString(r.content), kContent);
+}
+
+TEST_P(CmsSignTest, StreamingSignaturesVerifyInBothForms) {
+  Fixture f = Fixture::Make(GetParam());
+  for (bool detached : {true, false}) {
+    auto stream = f.signer->Begin(f.Sign(detached));
+    Bytes out;
+    for (size_t i = 0; i < kContent.size(); i += 7)
+      stream->Update(AsBytes(kContent).subspan(i, std::min<size_t>(7, kContent.size() - i)), &out);
+    ASSERT_TRUE(stream->Finish(&out).has_value());
+    VerifyReport r = Verify(out, AsBytes(kContent), f.Options());
+    EXPECT_TRUE(r.ok()) << detached << ::testing::PrintToString(r.Problems());
+    if (!detached) {
+      EXPECT_EQ(AsString(r.content), kContent);
+    }
+    EXPECT_EQ(r.detached, detached);
+  }
+}
+
+TEST_P(CmsSignTest, OneChangedByteInContentSignatureOrSignedAttributesIsDetected) {
+  Fixture f = Fixture::Make(GetParam());
+  auto p7s = *f.signer->Sign(AsBytes(kContent), f.Sign(true));
+  std::string altered = kContent;
+  altered[altered.size() - 5] ^= 1;
+  VerifyReport content = Verify(p7s, AsBytes(altered), f.Options());
+  ASSERT_EQ(content.signers.size(), 1u);
+  EXPECT_EQ(content.signers[0].signature, SignatureVerdict::kContentAltered);
+  EXPECT_FALSE(content.ok());
+
+  // The signature value is the last OCTET STRING: flip a byte near the end.
+  Bytes bad_sig = p7s;
+  bad_sig[bad_sig.size() - 3] ^= 0x01;
+  VerifyReport sig = Verify(bad_sig, AsBytes(kContent), f.Options());
+  ASSERT_EQ(sig.signers.size(), 1u) << ::testing::PrintToString(sig.Problems());
+  EXPECT_EQ(sig.signers[0].signature, SignatureVerdict::kBadSignature);
+
+  // The signingTime is in the signed attributes: change its seconds digit.
+  Bytes bad_attr = p7s;
+  const Bytes time_oid = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05};
+  auto at = std::search(bad_attr.begin(), bad_attr.end(), time_oid.begin(), time_oid.end());
+  ASSERT_NE(at, bad_attr.end());
+  at[9 + 2 + 2 + 11] ^= 0x01;  // OID, SET header, UTCTime header, YYMMDDHHMMS|S
+  VerifyReport attr = Verify(bad_attr, AsBytes(kContent), f.Options());
+  ASSERT_EQ(attr.signers.size(), 1u);
+  EXPECT_EQ(attr.signers[0].signature, SignatureVerdict::kBadSignature);
+}
+
+TEST_P(CmsSignTest, UntrustedAndExpiredSignersGetTheirVerdicts) {
+  Fixture f = Fixture::Make(GetParam());
+  auto p7s = *f.signer->Sign(AsBytes(kContent), f.Sign(true));
+  CmsPki other = CmsPki::Make(GetParam(), "Another Root");
+  VerifyReport untrusted = Verify(p7s, AsBytes(kContent), {.roots = {other.root}, .at = f.pki.now});
+  ASSERT_EQ(untrusted.signers.size(), 1u);
+  EXPECT_EQ(untrusted.signers[0].signature, SignatureVerdict::kValid);
+  EXPECT_EQ(untrusted.signers[0].chain, ChainVerdict::kUntrusted);
+  EXPECT_FALSE(untrusted.ok());
+  VerifyReport expired = Verify(p7s, AsBytes(kContent),
+                                {.roots = {f.pki.root}, .at = f.pki.now + std::chrono::hours(24 * 400)});
+  ASSERT_EQ(expired.signers.size(), 1u);
+  EXPECT_EQ(expired.signers[0].chain, ChainVerdict::kExpired);
+  EXPECT_FALSE(expired.ok());
+}
+
+TEST_P(CmsSignTest, PostmarkIsVerifiedAgainstTheSignatureItCovers) {
+  Fixture f = Fixture::Make(GetParam());
+  auto tsa = TestTsa::Make(f.pki, GetParam());
+  SignOptions o = f.Sign(true);
+  o.postmark = tsa->Fetcher();
+  auto p7s = f.signer->Sign(AsBytes(kContent), o);
+  ASSERT_TRUE(p7s.has_value()) << p7s.error().message();
+  VerifyReport r = Verify(*p7s, AsBytes(kContent), f.Options());
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(r.Problems());
+  const PostmarkReport& pm = r.signers[0].postmark;
+  EXPECT_EQ(pm.verdict, PostmarkVerdict::kValid);
+  ASSERT_TRUE(pm.time.has_value());
+  EXPECT_LT(std::chrono::abs(*pm.time - f.pki.now), std::chrono::minutes(5));
+  ASSERT_TRUE(pm.tsa.has_value());
+  EXPECT_EQ(pm.tsa->Subject(), tsa->identity->cert.Subject());
+
+  // A token over something else (another signature value) is refused precisely.
+  SignOptions wrong = f.Sign(true);
+  wrong.postmark = [&](crypto::DigestAlgorithm d, ByteView) {
+    return tsa->Fetcher()(d, crypto::Digest(d, AsBytes("another signature")));
+  };
+  auto p7s_wrong = f.signer->Sign(AsBytes(kContent), wrong);
+  ASSERT_TRUE(p7s_wrong.has_value());
+  VerifyReport rw = Verify(*p7s_wrong, AsBytes(kContent), f.Options());
+  ASSERT_EQ(rw.signers.size(), 1u);
+  EXPECT_EQ(rw.signers[0].signature, SignatureVerdict::kValid);
+  EXPECT_EQ(rw.signers[0].postmark.verdict, PostmarkVerdict::kWrongSignature);
+  EXPECT_FALSE(rw.ok());
+
+  // One changed byte in the token's signature: the token no longer verifies.
+  Bytes bad = *p7s;
+  bad[bad.size() - 3] ^= 0x01;  // the token is the last thing in the message
+  VerifyReport rb = Verify(bad, AsBytes(kContent), f.Options());
+  ASSERT_EQ(rb.signers.size(), 1u);
+  EXPECT_EQ(rb.signers[0].signature, SignatureVerdict::kValid);
+  EXPECT_EQ(rb.signers[0].postmark.verdict, PostmarkVerdict::kInvalidToken);
+
+  // A TSA outside the trust anchors given for postmarks.
+  CmsPki other = CmsPki::Make(GetParam(), "Another Root");
+  VerifyOptions vo = f.Options();
+  vo.tsa_roots = {other.root};
+  VerifyReport ru = Verify(*p7s, AsBytes(kContent), vo);
+  EXPECT_EQ(ru.signers[0].postmark.verdict, PostmarkVerdict::kInvalidToken);
+}
+
+TEST_P(CmsSignTest, FailingPostmarkFetchFailsTheSignature) {
+  Fixture f = Fixture::Make(GetParam());
+  SignOptions o = f.Sign(true);
+  o.postmark = [](crypto::DigestAlgorithm, ByteView) -> Result<Bytes> {
+    return Fail(ErrorCode::kTimeout, "TSA did not answer");
+  };
+  auto r = f.signer->Sign(AsBytes(kContent), o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kTimeout);
+}
+
+TEST_P(CmsSignTest, EveryTruncationAndGarbageIsAVerdictNotACrash) {
+  Fixture f = Fixture::Make(GetParam());
+  auto tsa = TestTsa::Make(f.pki, GetParam());
+  SignOptions o = f.Sign(false);
+  o.postmark = tsa->Fetcher();
+  Bytes p7m = *f.signer->Sign(AsBytes(kContent), o);
+  for (size_t n = 0; n < p7m.size(); n += (n < 200 ? 1 : 13)) {
+    VerifyReport r = Verify(ByteView(p7m).first(n), std::nullopt, f.Options());
+    EXPECT_FALSE(r.ok()) << n;
+  }
+  Bytes flipped = p7m;
+  for (size_t i = 0; i < flipped.size(); i += 11) {
+    flipped[i] ^= 0x5a;
+    VerifyReport r = Verify(flipped, std::nullopt, f.Options());
+    // The outer headers up to digestAlgorithms (which only announces the digests) are structure.
+    EXPECT_FALSE(r.ok() && i < 30) << i;
+    flipped[i] ^= 0x5a;
+  }
+  EXPECT_TRUE(Verify(AsBytes("not CMS at all"), std::nullopt, f.Options()).malformed.has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Keys, CmsSignTest,
+                         ::testing::Values(KeyType::kEcdsaP256, KeyType::kRsa2048, KeyType::kSm2),
+                         [](const auto& info) {
+                           return std::string(info.param == KeyType::kEcdsaP256 ? "EcdsaP256"
+                                              : info.param == KeyType::kRsa2048 ? "Rsa2048"
+                                                                                : "Sm2");
+                         });
+
+TEST(CmsSign, KeyThatDoesNotMatchTheCertificateIsRefused) {
+  CmsPki pki = CmsPki::Make(KeyType::kEcdsaP256);
+  Identity a = pki.Issue(KeyType::kEcdsaP256, "a@example.org");
+  Identity b = pki.Issue(KeyType::kEcdsaP256, "b@example.org");
+  auto s = CmsSigner::Create({.key = a.key, .chain = {b.cert}});
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace autoseal::smime
