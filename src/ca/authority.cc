@@ -292,11 +292,13 @@ std::vector<Certificate> CertificateAuthority::Roots() const {
 }
 
 Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateRequest& csr,
-                                                      x509::Profile profile, std::optional<int> days) {
+                                                      x509::Profile profile, std::optional<int> days,
+                                                      bool request_checked) {
   const Hierarchy h = HierarchyFor(csr.PublicKey());
   const Level& level = levels_[static_cast<size_t>(h)];
   x509::IssueOptions opts;
   opts.days = days;
+  opts.request_checked = request_checked;
   opts.now = options_.clock->Now();
   if (!options_.crl_base_url.empty())
     opts.crl_urls = {options_.crl_base_url + "/crl/" + std::string(HierarchyName(h)) + ".crl"};

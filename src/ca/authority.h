@@ -114,10 +114,12 @@ class CertificateAuthority {
 
   ~CertificateAuthority();
 
-  // Checks the CSR (CheckRequest), issues from the intermediate of the CSR key's family, records
-  // the certificate in the store (durably) and then returns it.
+  // Checks the CSR (CheckRequest, skipped when request_checked says the caller ran it for this
+  // profile already), issues from the intermediate of the CSR key's family, records the
+  // certificate in the store (durably) and then returns it.
   Result<IssuedCertificate> Issue(const x509::CertificateRequest& csr, x509::Profile profile,
-                                  std::optional<int> days = std::nullopt);
+                                  std::optional<int> days = std::nullopt,
+                                  bool request_checked = false);
 
   // Marks a certificate revoked (kNotFound if unknown, kAlreadyExists if already revoked).
   Status Revoke(std::string_view serial_hex, x509::RevocationReason reason);

@@ -42,6 +42,9 @@ struct IssueOptions {
   std::optional<int> days;  // validity; the profile's default when unset
   TimePoint now;
   std::vector<std::string> crl_urls;
+  // The caller ran CheckRequest for this profile already (the CSR signature is the costliest
+  // check; an ACME server checks before it marks the order processing).
+  bool request_checked = false;
 };
 
 // Checks a CSR before anything is signed, stopping at the first problem with a specific error:
@@ -50,7 +53,7 @@ struct IssueOptions {
 // a DNS name, names of the wrong kind for the profile, none at all).
 Status CheckRequest(const CertificateRequest& csr, Profile profile);
 
-// Runs CheckRequest and builds the spec from the CSR's key and names. Validity: days (default per
+// Runs CheckRequest (unless options.request_checked) and builds the spec from the CSR's key and names. Validity: days (default per
 // profile), refused beyond the profile's maximum.
 Result<CertificateSpec> SpecFromRequest(const CertificateRequest& csr, Profile profile,
                                         const IssueOptions& options);

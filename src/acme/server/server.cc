@@ -357,9 +357,10 @@ class Server final : public AcmeServer {
   void ValidationWorker();
   void RunValidation(int64_t challenge_id);
   Status UpdateOrderAfterAuthz(store::Database& tx, int64_t order_id);
-  // Issues for a processing order from its stored CSR; csr, when given, is that CSR already
-  // parsed (Finalize has it), which spares a second decoding of its public key.
-  AcmeResult<Order> IssueForOrder(Order order, const x509::CertificateRequest* csr = nullptr);
+  // Issues for a processing order from its stored CSR; checked, when given, is that CSR already
+  // parsed and passed through CheckRequest (Finalize has done both), which spares decoding its
+  // public key and verifying its signature a second time.
+  AcmeResult<Order> IssueForOrder(Order order, const x509::CertificateRequest* checked = nullptr);
 
   int64_t Now() const { return ToUnixSeconds(options_.clock->Now()); }
 
@@ -1471,14 +1472,14 @@ AcmeResult<HttpResponse> Server::Finalize(const HttpRequest& req, int64_t id) {
   return resp;
 }
 
-AcmeResult<Order> Server::IssueForOrder(Order order, const x509::CertificateRequest* parsed) {
+AcmeResult<Order> Server::IssueForOrder(Order order, const x509::CertificateRequest* checked) {
   if (!order.csr) return std::unexpected(Internal());
-  Result<x509::CertificateRequest> csr = parsed != nullptr ? Result<x509::CertificateRequest>(*parsed)
-                                                           : x509::CertificateRequest::FromDer(*order.csr);
+  Result<x509::CertificateRequest> csr = checked != nullptr ? Result<x509::CertificateRequest>(*checked)
+                                                            : x509::CertificateRequest::FromDer(*order.csr);
   x509::Profile profile = order.profile == "tlcp-enc" ? x509::Profile::kTlcpEncryption : x509::Profile::kTlsServer;
   std::optional<int> days;
   if (order.not_after) days = static_cast<int>(std::max<int64_t>(1, (*order.not_after - Now() + 86399) / 86400));
-  Result<ca::IssuedCertificate> issued = csr ? ca_->Issue(*csr, profile, days) : Result<ca::IssuedCertificate>(std::unexpected(csr.error()));
+  Result<ca::IssuedCertificate> issued = csr ? ca_->Issue(*csr, profile, days, checked != nullptr) : Result<ca::IssuedCertificate>(std::unexpected(csr.error()));
   if (!issued) {
     const Error& e = issued.error();
     if (e.code() == ErrorCode::kDatabase || e.code() == ErrorCode::kIo || e.code() == ErrorCode::kInternal) {
