@@ -447,4 +447,35 @@ std::vector<ManagedSite> ManagedSites(const GatewayConfig& config) {
   return out;
 }
 
+Result<CertificateManagerOptions> ManagerOptionsFor(const GatewayConfig& config,
+                                                    CertificateObserver* observer, const Clock* clock) {
+  CertificateManagerOptions o;
+  o.data_dir = config.dir;
+  for (const auto& ca : config.cas) {
+    AcmeIssuerOptions io;
+    io.directory_url = ca.directory;
+    io.ca_bundle = ca.ca_bundle;
+    io.data_dir = config.dir;
+    io.email = ca.email;
+    if (!ca.eab_kid.empty()) {
+      auto key = Base64UrlDecode(ca.eab_hmac_key);
+      if (!key) return Fail(ErrorCode::kInvalidArgument, ca.directory + ": eab_hmac_key is not base64url");
+      io.eab = acme::client::ExternalAccountBinding{ca.eab_kid, *key};
+    }
+    io.lifetime = config.lifetime;
+    io.profile = config.profile;
+    io.clock = clock;
+    o.issuers.push_back(std::make_shared<AcmeIssuer>(std::move(io)));
+  }
+  o.challenges = config.challenges;
+  o.renew_before = config.renew_before;
+  o.fallback_after_failures = config.fallback_after_failures;
+  o.retry_initial = config.retry_initial;
+  o.retry_max = config.retry_max;
+  o.check_interval = config.check_interval;
+  o.clock = clock;
+  o.observer = observer;
+  return o;
+}
+
 }  // namespace autoseal::gateway

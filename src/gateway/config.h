@@ -74,6 +74,13 @@ Status Finish(LoadedConfig& loaded);
 // The sites as the certificate manager sees them.
 std::vector<ManagedSite> ManagedSites(const GatewayConfig& config);
 
+// The certificate manager's options for config: one AcmeIssuer per configured CA (accounts under
+// config.dir), the renewal policy, clock and observer as given. kInvalidArgument for an EAB key
+// that is not base64url.
+Result<CertificateManagerOptions> ManagerOptionsFor(const GatewayConfig& config,
+                                                    CertificateObserver* observer,
+                                                    const Clock* clock = &SystemClock::Instance());
+
 // Validates a site name (1-63 of [a-z0-9.-], starting with a letter or digit).
 Status ValidateSiteName(std::string_view name);
 // Validates an origin URL: http://host[:port][/base-path], no user info, query or fragment.
