@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -254,14 +255,26 @@ class CertificateManager::Http01Publisher final : public ac::ChallengeSolver {
   explicit Http01Publisher(CertificateManager& m) : m_(m) {}
   std::string_view Type() const override { return "http-01"; }
   Status Present(const ac::ChallengeInfo& c) override {
+    // Also in the data directory, so every gateway sharing it answers (whichever one the CA's
+    // validation request reaches; CertMagic's distributed solving).
+    if (IsToken(c.token))
+      TRY(WriteFileAtomic(m_.options_.data_dir + "/challenges/" + c.token, c.key_authorization, 0644));
     std::lock_guard lock(m_.mutex_);
     m_.http01_tokens_[c.token] = c.key_authorization;
     return Ok();
   }
   Status CleanUp(const ac::ChallengeInfo& c) override {
+    if (IsToken(c.token)) std::remove((m_.options_.data_dir + "/challenges/" + c.token).c_str());
     std::lock_guard lock(m_.mutex_);
     m_.http01_tokens_.erase(c.token);
     return Ok();
+  }
+  // RFC 8555 §8.1: a token is base64url; anything else never names a file.
+  static bool IsToken(std::string_view t) {
+    if (t.empty() || t.size() > 256) return false;
+    return std::all_of(t.begin(), t.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+    });
   }
 
  private:
@@ -322,6 +335,7 @@ Result<std::unique_ptr<CertificateManager>> CertificateManager::Create(
       return Fail(ErrorCode::kInvalidArgument, "certificate manager: unknown challenge type " + c);
   TRY(MakeDirectories(options.data_dir + "/certs", 0700));
   TRY(MakeDirectories(options.data_dir + "/locks", 0700));
+  TRY(MakeDirectories(options.data_dir + "/challenges", 0700));
   std::unique_ptr<CertificateManager> m(new CertificateManager(std::move(options)));
   m->ReplaceSites(std::move(sites));
   return m;
@@ -459,10 +473,17 @@ std::shared_ptr<const SiteCertificates> CertificateManager::Lookup(std::string_v
 std::optional<std::string> CertificateManager::Http01(std::string_view, std::string_view token) const {
   // The token (≥128 bits of entropy, RFC 8555 §8.3) identifies the challenge; the Host header
   // may carry a port or differ in case, so it is not compared.
-  std::lock_guard lock(mutex_);
-  auto it = http01_tokens_.find(std::string(token));
-  if (it == http01_tokens_.end()) return std::nullopt;
-  return it->second;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = http01_tokens_.find(std::string(token));
+    if (it != http01_tokens_.end()) return it->second;
+  }
+  // A challenge another gateway sharing the data directory presented: one small local read,
+  // only for challenge paths.
+  if (!Http01Publisher::IsToken(token)) return std::nullopt;
+  auto stored = ReadFile(options_.data_dir + "/challenges/" + std::string(token), 4096);
+  if (!stored) return std::nullopt;
+  return *stored;
 }
 
 std::shared_ptr<const CertifiedKey> CertificateManager::TlsAlpn01(std::string_view server_name) const {

@@ -337,6 +337,7 @@ TEST_F(CertificateManagerTest, TwoManagersSharingADataDirectoryOrderOnce) {
 
 TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
   CertificateManager* manager = nullptr;
+  CertificateManager* peer = nullptr;
   bool checked = false;
   issuer->during_issue = [&](const std::vector<ac::ChallengeSolver*>& solvers) -> Status {
     EXPECT_EQ(solvers.size(), 2u);
@@ -360,7 +361,10 @@ TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
       EXPECT_TRUE(crypto::PrivateKey::FromPem(cert->key_pem).has_value());
     }
     EXPECT_EQ(manager->TlsAlpn01("example.com"), nullptr);
+    EXPECT_EQ(peer->Http01("www.example.com", "tok-123"), "tok-123.thumb")
+        << "a gateway sharing the data directory answers too";
     for (auto* s : solvers) TRY(s->CleanUp(info));
+    EXPECT_EQ(peer->Http01("www.example.com", "tok-123"), std::nullopt);
     EXPECT_EQ(manager->Http01("www.example.com", "tok-123"), std::nullopt);
     EXPECT_EQ(manager->TlsAlpn01("www.example.com"), nullptr);
     checked = true;
@@ -369,7 +373,9 @@ TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
   auto o = Options();
   o.key_types = {crypto::KeyType::kEcdsaP256};
   auto m = Make(o);
+  auto other = Make(o);
   manager = m.get();
+  peer = other.get();
   m->MaintainOnce();
   EXPECT_TRUE(checked);
 }
