@@ -1,0 +1,1444 @@
+#include "gateway/proxy.h"
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio coroutine frames (GCC bug 109224).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/log.h"
+#include "gateway/internal/http_rules.h"
+#include "gateway/internal/tls_server.h"
+#include "net/http.h"
+#include "net/server.h"
+
+namespace autoseal::gateway {
+namespace internal {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// First read of an idle connection; the parser asks for more when a request is larger.
+constexpr size_t kIdleReadBytes = 4096;
+// Body bytes relayed per read/write step; a few of these per busy connection bound its memory
+// whatever the size of the body (a 1 GB transfer uses the same buffers as a 1 kB one).
+constexpr size_t kRelayBytes = 32 * 1024;
+// An origin's response header section.
+constexpr uint32_t kMaxOriginHeaderBytes = 64 * 1024;
+// How often each I/O thread looks for expired deadlines.
+constexpr auto kSweepInterval = std::chrono::milliseconds(250);
+// A TLS record header: type (1), legacy version (2), length (2) (RFC 8446 §5.1).
+constexpr size_t kRecordHeaderBytes = 5;
+
+std::string EndpointString(const tcp::endpoint& endpoint) {
+  asio::ip::address address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return net::FormatHostPort(address.to_string(), endpoint.port());
+}
+
+std::string AddressString(const tcp::endpoint& endpoint) {
+  asio::ip::address address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address.to_string();
+}
+
+// The IMF-fixdate for now (RFC 9110 §5.6.7), recomputed at most once a second per thread.
+std::string_view HttpDateNow() {
+  thread_local std::time_t cached_second = -1;
+  thread_local char cached[32];
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::tm tm;
+    gmtime_r(&now, &tm);
+    std::snprintf(cached, sizeof(cached), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                  tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                  tm.tm_sec);
+    cached_second = now;
+  }
+  return cached;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return net::EqualsIgnoreCase(a, b); }
+
+bool HasToken(const std::vector<std::string>& tokens, std::string_view token) {
+  for (const auto& t : tokens) {
+    if (t == token) return true;
+  }
+  return false;
+}
+
+// One proxied site with everything the request path needs precomputed.
+struct Site {
+  SiteConfig config;
+  OriginUrl origin;
+  std::string origin_key;  // pool key: "host:port"
+  std::vector<tcp::endpoint> endpoints;
+  std::string hsts;  // the header value, "" when off
+  Counter* requests[6] = {};  // by status class: [1]..[5]; [0] for anything else
+  Histogram* latency = nullptr;
+};
+
+// An immutable snapshot of the configured sites; ReplaceSites installs a new one.
+struct SiteTable {
+  std::vector<std::unique_ptr<Site>> sites;
+  std::unordered_map<std::string, const Site*> exact;
+  std::unordered_map<std::string, const Site*> wildcard;  // "*.example.com" under "example.com"
+  const Site* default_site = nullptr;
+
+  const Site* Find(std::string_view host) const {
+    if (auto it = exact.find(std::string(host)); it != exact.end()) return it->second;
+    size_t dot = host.find('.');
+    if (dot != std::string_view::npos) {
+      if (auto it = wildcard.find(std::string(host.substr(dot + 1))); it != wildcard.end()) {
+        return it->second;
+      }
+    }
+    return nullptr;
+  }
+};
+
+// A keep-alive connection to an origin, with the bytes read past the last response.
+struct Upstream {
+  explicit Upstream(asio::io_context& io) : socket(io) {}
+  tcp::socket socket;
+  beast::flat_buffer buffer;
+  SteadyClock::time_point idle_since;
+};
+
+class Connection;
+
+// One I/O thread: its event loop, its connections (for the deadline sweep), its origin
+// connection pool and its spare relay buffers. Only its own thread touches these.
+struct Worker {
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
+  std::thread thread;
+  std::list<Connection*> connections;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Upstream>>> pool;
+  std::vector<std::unique_ptr<char[]>> spare_buffers;
+  std::shared_ptr<const SiteTable> sites;
+  uint64_t sites_generation = 0;
+};
+
+// A relay buffer borrowed from the worker for the duration of one transfer.
+class RelayBuffer {
+ public:
+  explicit RelayBuffer(Worker& worker) : worker_(worker) {
+    if (worker_.spare_buffers.empty()) {
+      buffer_ = std::make_unique<char[]>(kRelayBytes);
+    } else {
+      buffer_ = std::move(worker_.spare_buffers.back());
+      worker_.spare_buffers.pop_back();
+    }
+  }
+  ~RelayBuffer() {
+    if (worker_.spare_buffers.size() < 64) worker_.spare_buffers.push_back(std::move(buffer_));
+  }
+  RelayBuffer(const RelayBuffer&) = delete;
+  RelayBuffer& operator=(const RelayBuffer&) = delete;
+  char* data() { return buffer_.get(); }
+
+ private:
+  Worker& worker_;
+  std::unique_ptr<char[]> buffer_;
+};
+
+// What the sweep sees of a client connection: a deadline for the client side, one for the
+// current origin connection, and whether it waits idle for a request.
+class Connection {
+ public:
+  Connection(Worker& worker, tcp::socket& client) : worker_(worker), client_(client) {
+    position_ = worker_.connections.insert(worker_.connections.end(), this);
+  }
+  ~Connection() { worker_.connections.erase(position_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void Sweep(SteadyClock::time_point now) {
+    if (now >= client_deadline_) CloseClient();
+    if (upstream_ != nullptr && now >= upstream_deadline_) {
+      upstream_timed_out_ = true;
+      upstream_deadline_ = SteadyClock::time_point::max();
+      beast::error_code ignored;
+      upstream_->close(ignored);
+    }
+  }
+  void CloseClient() {
+    client_deadline_ = SteadyClock::time_point::max();
+    beast::error_code ignored;
+    client_.close(ignored);
+  }
+  bool idle() const { return idle_; }
+
+ protected:
+  void ClientDeadline(std::chrono::milliseconds timeout) {
+    client_deadline_ = SteadyClock::now() + timeout;
+  }
+  void ClientDeadlineAt(SteadyClock::time_point t) { client_deadline_ = t; }
+  void WatchUpstream(tcp::socket* socket, std::chrono::milliseconds timeout) {
+    upstream_ = socket;
+    upstream_timed_out_ = false;
+    upstream_deadline_ = SteadyClock::now() + timeout;
+  }
+  void UpstreamDeadline(std::chrono::milliseconds timeout) {
+    upstream_deadline_ = SteadyClock::now() + timeout;
+  }
+  void UnwatchUpstream() {
+    upstream_ = nullptr;
+    upstream_deadline_ = SteadyClock::time_point::max();
+  }
+
+  Worker& worker_;
+  tcp::socket& client_;
+  bool idle_ = false;
+  bool upstream_timed_out_ = false;
+
+ private:
+  std::list<Connection*>::iterator position_;
+  SteadyClock::time_point client_deadline_ = SteadyClock::time_point::max();
+  tcp::socket* upstream_ = nullptr;
+  SteadyClock::time_point upstream_deadline_ = SteadyClock::time_point::max();
+};
+
+// The first bytes of a connection on the HTTPS port, read before any TLS library sees them.
+enum class FirstRecord { kTls, kTlcp, kOther };
+
+// TLCP hook (GB/T 38636-2020): TLS and TLCP ClientHellos are both handshake records (type 22);
+// TLCP writes record version 0x0101, TLS 0x0301..0x0303 (RFC 8446 §5.1: legacy_record_version).
+// A TLCP stack takes over at this point with the socket and the bytes already read.
+FirstRecord ClassifyFirstRecord(const unsigned char* p) {
+  if (p[0] != 22) return FirstRecord::kOther;
+  if (p[1] == 0x01 && p[2] == 0x01) return FirstRecord::kTlcp;
+  if (p[1] == 0x03 && p[2] <= 0x04) return FirstRecord::kTls;
+  return FirstRecord::kOther;
+}
+
+}  // namespace
+
+class GatewayImpl {
+ public:
+  GatewayImpl(GatewayOptions options, const CertificateSource* certificates,
+              const ChallengeResponder* challenges, Metrics* metrics)
+      : options_(std::move(options)),
+        certificates_(certificates),
+        challenges_(challenges),
+        metrics_(metrics) {}
+  ~GatewayImpl() { Stop(); }
+
+  Status Init(std::vector<SiteConfig> sites);
+  void Start();
+  void Stop();
+  Status ReplaceSites(std::vector<SiteConfig> sites);
+
+  uint16_t HttpPort() const { return http_acceptor_ ? http_endpoint_.port() : 0; }
+  uint16_t HttpsPort() const { return https_acceptor_ ? https_endpoint_.port() : 0; }
+  uint16_t AdminPort() const { return admin_ ? admin_->Port() : 0; }
+  std::string HttpAddress() const { return http_acceptor_ ? EndpointString(http_endpoint_) : ""; }
+  std::string HttpsAddress() const {
+    return https_acceptor_ ? EndpointString(https_endpoint_) : "";
+  }
+  std::string AdminAddress() const { return admin_ ? admin_->LocalAddress() : ""; }
+
+  const GatewayOptions& options() const { return options_; }
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+  const ChallengeResponder* challenges() const { return challenges_; }
+  TlsServer& tls() { return *tls_; }
+  asio::ssl::context& ssl_context() { return *ssl_context_; }
+  uint16_t redirect_port() const {
+    return options_.redirect_https_port != 0 ? options_.redirect_https_port : HttpsPort();
+  }
+
+  // The worker's current site table (refreshed when ReplaceSites installed a new one).
+  const SiteTable& Sites(Worker& worker) {
+    uint64_t generation = sites_generation_.load(std::memory_order_acquire);
+    if (worker.sites_generation != generation) {
+      std::lock_guard<std::mutex> lock(sites_mu_);
+      worker.sites = sites_;
+      worker.sites_generation = sites_generation_.load(std::memory_order_relaxed);
+    }
+    return *worker.sites;
+  }
+
+  // Metrics (no-ops without a registry).
+  void CountUpstreamError(std::string_view kind);
+  Gauge* open_connections() { return open_connections_; }
+  Counter* handshake_failures() { return handshake_failures_; }
+
+  // Counts one open client connection from accept until its session ends.
+  class ConnectionSlot {
+   public:
+    explicit ConnectionSlot(GatewayImpl* impl) : impl_(impl) {
+      ++impl_->active_connections_;
+      if (impl_->open_connections_) impl_->open_connections_->Add(1);
+    }
+    ConnectionSlot(ConnectionSlot&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) {}
+    ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+    ~ConnectionSlot() {
+      if (impl_ == nullptr) return;
+      if (impl_->open_connections_) impl_->open_connections_->Add(-1);
+      if (--impl_->active_connections_ == 0 && impl_->stopping()) {
+        { std::lock_guard<std::mutex> lock(impl_->drain_mu_); }
+        impl_->drain_cv_.notify_all();
+      }
+    }
+
+   private:
+    GatewayImpl* impl_;
+  };
+
+ private:
+  Result<std::shared_ptr<const SiteTable>> BuildSites(std::vector<SiteConfig> sites);
+  Result<std::unique_ptr<tcp::acceptor>> Bind(const std::string& address, tcp::endpoint& bound);
+  asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, bool tls);
+  asio::awaitable<void> SweepLoop(Worker& worker);
+  void RunWorker(Worker& worker);
+
+  const GatewayOptions options_;
+  const CertificateSource* certificates_;
+  const ChallengeResponder* challenges_;
+  Metrics* metrics_;
+
+  std::unique_ptr<TlsServer> tls_;
+  std::unique_ptr<asio::ssl::context> ssl_context_;
+
+  std::mutex sites_mu_;
+  std::shared_ptr<const SiteTable> sites_;
+  std::atomic<uint64_t> sites_generation_{1};
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  size_t next_worker_ = 0;  // only touched by the accepting thread
+  std::unique_ptr<tcp::acceptor> http_acceptor_;
+  std::unique_ptr<tcp::acceptor> https_acceptor_;
+  tcp::endpoint http_endpoint_;
+  tcp::endpoint https_endpoint_;
+  std::unique_ptr<net::HttpServer> admin_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<size_t> active_connections_{0};
+  std::mutex drain_mu_;
+  std::condition_variable drain_cv_;
+  std::mutex lifecycle_mu_;
+  enum class State { kCreated, kRunning, kStopped } state_ = State::kCreated;
+
+  Gauge* open_connections_ = nullptr;
+  Counter* handshake_failures_ = nullptr;
+  Counter* upstream_connect_errors_ = nullptr;
+  Counter* upstream_timeouts_ = nullptr;
+  Counter* upstream_resets_ = nullptr;
+};
+
+namespace {
+
+using ConnectionSlot = GatewayImpl::ConnectionSlot;
+
+constexpr std::string_view kBadGatewayPage =
+    "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+    "<body><h1>502 Bad Gateway</h1><p>The web server behind this gateway did not answer.</p>"
+    "</body></html>\n";
+constexpr std::string_view kGatewayTimeoutPage =
+    "<!DOCTYPE html>\n<html><head><title>504 Gateway Timeout</title></head>\n"
+    "<body><h1>504 Gateway Timeout</h1><p>The web server behind this gateway did not answer in "
+    "time.</p></body></html>\n";
+
+// What one request came to, for the access log and metrics.
+struct Outcome {
+  int status = 0;
+  uint64_t bytes = 0;  // response body bytes sent
+  SteadyClock::duration upstream_time{};
+  bool upstream = false;
+};
+
+// One client connection on either listener (Beast examples style: one session object, errors
+// end only this session). Stream is tcp::socket (HTTP) or asio::ssl::stream<tcp::socket>.
+template <class Stream>
+class Session final : public Connection {
+ public:
+  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
+
+  Session(GatewayImpl& gateway, Worker& worker, Stream& stream, tcp::socket& lowest,
+          std::string remote_ip)
+      : Connection(worker, lowest),
+        gateway_(gateway),
+        options_(gateway.options()),
+        stream_(stream),
+        remote_ip_(std::move(remote_ip)) {}
+
+  // The TLS handshake's deadline, from now.
+  void StartHandshakeDeadline() { ClientDeadline(options_.handshake_timeout); }
+  // The site and server name the TLS handshake chose.
+  void SetTlsIdentity(std::string site, std::string sni) {
+    tls_site_ = std::move(site);
+    sni_ = std::move(sni);
+  }
+
+  // Serves requests until the client or an error ends the connection.
+  asio::awaitable<void> Run();
+
+ private:
+  using RequestParser = http::request_parser<http::buffer_body>;
+  using ResponseParser = http::response_parser<http::buffer_body>;
+
+  // Handles one request whose header is in parser; returns whether to read another.
+  asio::awaitable<bool> Handle(RequestParser& parser);
+  asio::awaitable<bool> Proxy(RequestParser& parser, const Site& site, const std::string& host,
+                              Outcome& outcome);
+  asio::awaitable<bool> AnswerPlainHttp(RequestParser& parser, const std::string& host,
+                                        Outcome& outcome);
+  // Sends a short response; closes afterwards unless keep_alive. Returns keep_alive && sent.
+  asio::awaitable<bool> Respond(int status, std::string_view content_type, std::string_view body,
+                                bool keep_alive, unsigned version,
+                                std::string_view location = {});
+  asio::awaitable<void> Tunnel(Upstream& upstream);
+  void Record(const http::request_header<>& request, const std::string& host, const Site* site,
+              const Outcome& outcome, SteadyClock::time_point start);
+
+  GatewayImpl& gateway_;
+  const GatewayOptions& options_;
+  Stream& stream_;
+  std::string remote_ip_;
+  std::string tls_site_;  // the site chosen by SNI (HTTPS)
+  std::string sni_;
+  beast::flat_buffer buffer_;  // client bytes read ahead of the parser
+};
+
+int StatusForReadError(const beast::error_code& ec) {
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) return 431;
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message) return -1;
+  if (ec.category() == http::make_error_code(http::error::bad_method).category()) return 400;
+  return -1;  // socket errors, TLS errors, our own close on timeout or stop
+}
+
+template <class Stream>
+asio::awaitable<void> Session<Stream>::Run() {
+  bool first = true;
+  for (;;) {
+    if (buffer_.size() == 0) {
+      if (gateway_.stopping()) co_return;
+      if (buffer_.capacity() > 2 * kIdleReadBytes) buffer_.shrink_to_fit();
+      idle_ = true;
+      ClientDeadline(first ? options_.header_timeout : options_.idle_timeout);
+      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kIdleReadBytes), kUseTuple);
+      idle_ = false;
+      if (ec) co_return;
+      buffer_.commit(n);
+    }
+    first = false;
+    ClientDeadline(options_.header_timeout);
+    RequestParser parser;
+    parser.header_limit(static_cast<uint32_t>(
+        std::min<size_t>(options_.max_header_bytes, std::numeric_limits<uint32_t>::max())));
+    parser.body_limit(boost::none);
+    auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, kUseTuple);
+    if (ec) {
+      int status = StatusForReadError(ec);
+      if (status > 0) {
+        Outcome outcome;
+        outcome.status = status;
+        co_await Respond(status, "text/plain; charset=utf-8",
+                         status == 431 ? "Request Header Fields Too Large\n" : "Bad Request\n",
+                         false, 11);
+      }
+      co_return;
+    }
+    if (!co_await Handle(parser)) co_return;
+  }
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::Respond(int status, std::string_view content_type,
+                                               std::string_view body, bool keep_alive,
+                                               unsigned version, std::string_view location) {
+  if (gateway_.stopping()) keep_alive = false;
+  std::string head = "HTTP/1.1 ";
+  head += std::to_string(status);
+  head += ' ';
+  head += net::ReasonPhrase(status);
+  head += "\r\nDate: ";
+  head += HttpDateNow();
+  head += "\r\nContent-Type: ";
+  head += content_type;
+  head += "\r\nContent-Length: ";
+  head += std::to_string(body.size());
+  if (!location.empty()) {
+    head += "\r\nLocation: ";
+    head += location;
+  }
+  if (!keep_alive) {
+    head += "\r\nConnection: close";
+  } else if (version == 10) {
+    head += "\r\nConnection: keep-alive";
+  }
+  head += "\r\n\r\n";
+  ClientDeadline(options_.client_io_timeout);
+  std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(body)};
+  auto [ec, n] = co_await asio::async_write(stream_, buffers, kUseTuple);
+  co_return !ec && keep_alive;
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::Handle(RequestParser& parser) {
+  const SteadyClock::time_point start = SteadyClock::now();
+  auto& request = parser.get();
+  Outcome outcome;
+  const bool keep_alive = parser.keep_alive();
+  const unsigned version = request.version();
+  // A request whose body we do not read leaves the connection unusable.
+  const bool body_pending = !parser.is_done();
+  auto refuse = [&](int status, std::string_view text) -> asio::awaitable<bool> {
+    outcome.status = status;
+    co_return co_await Respond(status, "text/plain; charset=utf-8", text,
+                               keep_alive && !body_pending, version);
+  };
+
+  // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host or with several.
+  size_t hosts = request.count(http::field::host);
+  std::optional<std::string> host;
+  if (hosts == 1) host = NormalizeHost(request[http::field::host]);
+  if (hosts > 1 || (hosts == 1 && !host) || (hosts == 0 && version >= 11)) {
+    bool more = co_await refuse(400, "Bad Request: Host\n");
+    Record(request, host.value_or(""), nullptr, outcome, start);
+    co_return more;
+  }
+  if (version < 10 || version >= 20) {
+    co_await refuse(505, "HTTP Version Not Supported\n");
+    co_return false;
+  }
+  if (!host) host = sni_;  // HTTP/1.0 without Host: the TLS server name, if any
+  const SiteTable& table = gateway_.Sites(worker_);
+
+  if constexpr (!kTls) {
+    // RFC 8555 §8.3: http-01 is answered on port 80, before any redirect.
+    if (auto token = AcmeChallengeToken(request.target());
+        token && (request.method() == http::verb::get || request.method() == http::verb::head)) {
+      std::optional<std::string> answer = gateway_.challenges()->Http01(*host, *token);
+      outcome.status = answer ? 200 : 404;
+      bool more = co_await Respond(outcome.status, "application/octet-stream",
+                                   answer ? std::string_view(*answer) : "not found\n",
+                                   keep_alive && !body_pending, version);
+      Record(request, *host, nullptr, outcome, start);
+      co_return more;
+    }
+    if (options_.redirect_http) {
+      bool more = co_await AnswerPlainHttp(parser, *host, outcome);
+      Record(request, *host, table.Find(*host), outcome, start);
+      co_return more;
+    }
+  }
+
+  const Site* site = host->empty() ? nullptr : table.Find(*host);
+  if (kTls && site != nullptr && site->config.name != tls_site_) site = nullptr;
+  if (site == nullptr) {
+    // RFC 9110 §15.5.20: 421 for a request this connection cannot serve (another site's name
+    // than the one its TLS handshake was for, or no site at all).
+    bool more = co_await refuse(421, "Misdirected Request\n");
+    Record(request, *host, nullptr, outcome, start);
+    co_return more;
+  }
+  bool more = co_await Proxy(parser, *site, *host, outcome);
+  Record(request, *host, site, outcome, start);
+  co_return more;
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::AnswerPlainHttp(RequestParser& parser,
+                                                       const std::string& host, Outcome& outcome) {
+  auto& request = parser.get();
+  bool keep_alive = parser.keep_alive() && parser.is_done();
+  const SiteTable& table = gateway_.Sites(worker_);
+  if (table.Find(host) == nullptr) {
+    outcome.status = 404;
+    co_return co_await Respond(404, "text/plain; charset=utf-8", "No site here\n", keep_alive,
+                               request.version());
+  }
+  // RFC 9110 §15.4.2/§15.4.9: 301 for GET and HEAD; 308 keeps the method and body of others.
+  bool safe = request.method() == http::verb::get || request.method() == http::verb::head;
+  outcome.status = safe ? 301 : 308;
+  std::string location =
+      RedirectLocation(host, gateway_.redirect_port(),
+                       std::string_view(request.target().data(), request.target().size()));
+  co_return co_await Respond(outcome.status, "text/plain; charset=utf-8", "Moved to HTTPS\n",
+                             keep_alive, request.version(), location);
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site,
+                                             const std::string& host, Outcome& outcome) {
+  auto& request = parser.get();
+  const unsigned client_version = request.version();
+  const bool head = request.method() == http::verb::head;
+  bool client_keep_alive = parser.keep_alive();
+
+  // RFC 9110 §10.1.1: the gateway answers 100-continue itself once the origin connection is up
+  // and the request header is on its way, so a client never waits on an origin that ignores it.
+  bool expect_continue = false;
+  if (auto expect = request.find(http::field::expect); expect != request.end()) {
+    if (!EqualsIgnoreCase(expect->value(), "100-continue")) {
+      outcome.status = 417;
+      co_return co_await Respond(417, "text/plain; charset=utf-8", "Expectation Failed\n", false,
+                                 client_version);
+    }
+    expect_continue = client_version >= 11;
+  }
+
+  // RFC 9110 §7.6.1: remove Connection, the fields it names, and the other hop-by-hop fields.
+  std::vector<std::string> options;
+  for (auto it = request.find(http::field::connection);
+       it != request.end() && it->name() == http::field::connection; ++it) {
+    AppendConnectionOptions(it->value(), options);
+  }
+  std::string upgrade;
+  if (HasToken(options, "upgrade")) {
+    // RFC 9110 §7.8: Upgrade is only meaningful together with "Connection: upgrade".
+    if (auto it = request.find(http::field::upgrade); it != request.end()) {
+      upgrade = std::string(it->value());
+    }
+  }
+  for (const std::string& name : options) {
+    if (name != "close" && name != "keep-alive") request.erase(name);
+  }
+  for (auto it = request.begin(); it != request.end();) {
+    std::string_view name(it->name_string().data(), it->name_string().size());
+    if (IsHopByHop(name) || it->name() == http::field::expect) {
+      it = request.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (parser.chunked()) request.chunked(true);
+  if (!upgrade.empty()) {
+    request.set(http::field::connection, "upgrade");
+    request.set(http::field::upgrade, upgrade);
+  }
+  request.version(11);
+  if (!site.config.preserve_host) request.set(http::field::host, site.origin.authority);
+  // X-Forwarded-For is appended to (a list from earlier proxies), X-Forwarded-Proto replaced;
+  // RFC 7239 §4: Forwarded gains one element for this hop.
+  if (auto it = request.find("X-Forwarded-For"); it != request.end()) {
+    std::string value(it->value());
+    value += ", ";
+    value += remote_ip_;
+    request.set("X-Forwarded-For", value);
+  } else {
+    request.set("X-Forwarded-For", remote_ip_);
+  }
+  const char* proto = kTls ? "https" : "http";
+  request.set("X-Forwarded-Proto", proto);
+  {
+    std::string element = "for=" + ForwardedNode(remote_ip_) + ";host=" + ForwardedValue(host) +
+                          ";proto=" + proto;
+    if (auto it = request.find(http::field::forwarded); it != request.end()) {
+      std::string value(it->value());
+      value += ", ";
+      value += element;
+      request.set(http::field::forwarded, value);
+    } else {
+      request.set(http::field::forwarded, element);
+    }
+  }
+  if (!site.origin.base_path.empty()) {
+    std::string target = site.origin.base_path;
+    target.append(request.target().data(), request.target().size());
+    request.target(target);
+  }
+
+  // Origin connection: a pooled one when the pool has a live one, else a new one. A request
+  // without a body is retried once on a fresh connection when a pooled one turns out closed.
+  Worker& worker = worker_;
+  const bool has_body = !parser.is_done();
+  const SteadyClock::time_point upstream_start = SteadyClock::now();
+  outcome.upstream = true;
+  std::unique_ptr<Upstream> upstream;
+  std::optional<ResponseParser> response;
+  RelayBuffer relay(worker);
+  auto fail_with = [&](int status) -> asio::awaitable<bool> {
+    UnwatchUpstream();
+    outcome.status = status;
+    outcome.upstream_time = SteadyClock::now() - upstream_start;
+    std::string_view page = status == 504 ? kGatewayTimeoutPage : kBadGatewayPage;
+    co_return co_await Respond(status, "text/html; charset=utf-8", page,
+                               client_keep_alive && parser.is_done(), client_version);
+  };
+
+  for (int attempt = 0;; ++attempt) {
+    upstream.reset();
+    bool reused = false;
+    if (auto it = worker.pool.find(site.origin_key); it != worker.pool.end()) {
+      auto& idle = it->second;
+      while (!idle.empty() && !upstream) {
+        std::unique_ptr<Upstream> candidate = std::move(idle.back());
+        idle.pop_back();
+        if (SteadyClock::now() - candidate->idle_since >= options_.origin_idle_timeout) continue;
+        // A closed or chattering idle connection is useless: peek without blocking.
+        char probe;
+        ssize_t r = ::recv(candidate->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) upstream = std::move(candidate);
+      }
+    }
+    if (upstream) {
+      reused = true;
+    } else {
+      upstream = std::make_unique<Upstream>(*worker.io);
+      WatchUpstream(&upstream->socket, options_.origin_connect_timeout);
+      beast::error_code ec;
+      for (const tcp::endpoint& endpoint : site.endpoints) {
+        beast::error_code ignored;
+        upstream->socket.close(ignored);
+        auto [connect_ec] = co_await upstream->socket.async_connect(endpoint, kUseTuple);
+        ec = connect_ec;
+        if (!ec || upstream_timed_out_) break;
+      }
+      if (upstream_timed_out_) {
+        gateway_.CountUpstreamError("timeout");
+        co_return co_await fail_with(504);
+      }
+      if (ec) {
+        gateway_.CountUpstreamError("connect");
+        co_return co_await fail_with(502);
+      }
+      upstream->socket.set_option(tcp::no_delay(true), ec);
+    }
+    WatchUpstream(&upstream->socket, options_.origin_read_timeout);
+
+    // The request header, then (for a body) the relay from client to origin.
+    request.body().data = nullptr;
+    request.body().size = 0;
+    request.body().more = has_body;
+    http::serializer<true, http::buffer_body> serializer(request);
+    {
+      beast::error_code ec;
+      if (has_body) {
+        auto [write_ec, n] = co_await http::async_write_header(upstream->socket, serializer,
+                                                               kUseTuple);
+        ec = write_ec;
+      } else {
+        auto [write_ec, n] = co_await http::async_write(upstream->socket, serializer, kUseTuple);
+        ec = write_ec;
+      }
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        if (reused && attempt == 0 && !upstream_timed_out_) continue;
+        gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
+        co_return co_await fail_with(upstream_timed_out_ ? 504 : 502);
+      }
+    }
+    if (has_body) {
+      if (expect_continue && buffer_.size() == 0) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        ClientDeadline(options_.client_io_timeout);
+        auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kUseTuple);
+        if (ec) co_return false;
+      }
+      // Beast's relay pattern (buffer_body): read a piece into the relay buffer, write it on.
+      do {
+        if (!parser.is_done()) {
+          request.body().data = relay.data();
+          request.body().size = kRelayBytes;
+          ClientDeadline(options_.client_io_timeout);
+          auto [ec, n] = co_await http::async_read(stream_, buffer_, parser, kUseTuple);
+          if (ec == http::error::need_buffer) ec = {};
+          if (ec) {
+            // The client went away or sent a broken body: nothing to answer.
+            UnwatchUpstream();
+            co_return false;
+          }
+          request.body().size = kRelayBytes - request.body().size;
+          request.body().data = relay.data();
+          request.body().more = !parser.is_done();
+        } else {
+          request.body().data = nullptr;
+          request.body().size = 0;
+          request.body().more = false;
+        }
+        UpstreamDeadline(options_.origin_read_timeout);
+        auto [ec, n] = co_await http::async_write(upstream->socket, serializer, kUseTuple);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
+          co_return co_await fail_with(upstream_timed_out_ ? 504 : 502);
+        }
+      } while (!serializer.is_done());
+    }
+
+    // The response header; interim 1xx responses other than 101 are dropped (the client's own
+    // 100-continue was answered above).
+    UpstreamDeadline(options_.origin_read_timeout);
+    beast::error_code ec;
+    for (;;) {
+      response.emplace();
+      response->header_limit(kMaxOriginHeaderBytes);
+      response->body_limit(boost::none);
+      if (head) response->skip(true);
+      auto [read_ec, n] =
+          co_await http::async_read_header(upstream->socket, upstream->buffer, *response, kUseTuple);
+      ec = read_ec;
+      if (ec) break;
+      unsigned status = response->get().result_int();
+      if (status >= 200 || status == 101) break;
+    }
+    if (ec) {
+      bool closed_early = ec == http::error::end_of_stream ||
+                          ec == asio::error::connection_reset || ec == asio::error::eof;
+      if (reused && attempt == 0 && !has_body && closed_early && !upstream_timed_out_) continue;
+      gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
+      co_return co_await fail_with(upstream_timed_out_ ? 504 : 502);
+    }
+    break;
+  }
+  outcome.upstream_time = SteadyClock::now() - upstream_start;
+
+  auto& res = response->get();
+  const unsigned status = res.result_int();
+  outcome.status = static_cast<int>(status);
+  if (status == 101 && upgrade.empty()) {
+    gateway_.CountUpstreamError("protocol");
+    co_return co_await fail_with(502);
+  }
+  const bool upgraded = status == 101;
+  bool origin_keep_alive = response->keep_alive();
+  const bool res_chunked = response->chunked();
+  const bool has_length = response->content_length().has_value();
+  const bool no_body = head || status == 204 || status == 304 || upgraded || response->is_done();
+
+  std::vector<std::string> res_options;
+  for (auto it = res.find(http::field::connection);
+       it != res.end() && it->name() == http::field::connection; ++it) {
+    AppendConnectionOptions(it->value(), res_options);
+  }
+  std::string res_upgrade;
+  if (upgraded) {
+    if (auto it = res.find(http::field::upgrade); it != res.end()) res_upgrade = it->value();
+  }
+  for (const std::string& name : res_options) {
+    if (name != "close" && name != "keep-alive") res.erase(name);
+  }
+  for (auto it = res.begin(); it != res.end();) {
+    std::string_view name(it->name_string().data(), it->name_string().size());
+    if (IsHopByHop(name)) {
+      it = res.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  bool keep_client = client_keep_alive && parser.is_done() && !gateway_.stopping();
+  if (!no_body) {
+    if (res_chunked) {
+      res.chunked(true);
+    } else if (!has_length) {
+      // A close-delimited body (RFC 9112 §6.3 rule 8): re-framed as chunked for HTTP/1.1
+      // clients; an HTTP/1.0 client reads to the close. The origin connection ends with it.
+      origin_keep_alive = false;
+      if (client_version >= 11) {
+        res.chunked(true);
+      } else {
+        keep_client = false;
+      }
+    }
+  }
+  if (kTls && !site.hsts.empty()) res.set(http::field::strict_transport_security, site.hsts);
+  res.version(11);
+  if (upgraded) {
+    res.set(http::field::connection, "upgrade");
+    if (!res_upgrade.empty()) res.set(http::field::upgrade, res_upgrade);
+  } else {
+    res.keep_alive(keep_client);
+    if (keep_client && client_version == 10) res.set(http::field::connection, "keep-alive");
+  }
+
+  http::serializer<false, http::buffer_body> serializer(res);
+  if (no_body) {
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    ClientDeadline(options_.client_io_timeout);
+    auto [ec, n] = co_await http::async_write_header(stream_, serializer, kUseTuple);
+    if (ec) {
+      UnwatchUpstream();
+      co_return false;
+    }
+  } else {
+    do {
+      if (!response->is_done()) {
+        res.body().data = relay.data();
+        res.body().size = kRelayBytes;
+        UpstreamDeadline(options_.origin_read_timeout);
+        auto [ec, n] =
+            co_await http::async_read(upstream->socket, upstream->buffer, *response, kUseTuple);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          // Too late for a 502: the header is out. Close, so the client sees a short body.
+          gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
+          UnwatchUpstream();
+          co_return false;
+        }
+        res.body().size = kRelayBytes - res.body().size;
+        res.body().data = relay.data();
+        res.body().more = !response->is_done();
+        outcome.bytes += res.body().size;
+      } else {
+        res.body().data = nullptr;
+        res.body().size = 0;
+        res.body().more = false;
+      }
+      ClientDeadline(options_.client_io_timeout);
+      auto [ec, n] = co_await http::async_write(stream_, serializer, kUseTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        UnwatchUpstream();
+        co_return false;
+      }
+    } while (!serializer.is_done());
+  }
+  UnwatchUpstream();
+
+  if (upgraded) {
+    co_await Tunnel(*upstream);
+    co_return false;
+  }
+  if (origin_keep_alive && response->is_done()) {
+    auto& idle = worker.pool[site.origin_key];
+    if (idle.size() < options_.max_idle_origin_connections) {
+      upstream->idle_since = SteadyClock::now();
+      idle.push_back(std::move(upstream));
+    }
+  }
+  co_return keep_client;
+}
+
+// After a 101: bytes pass both ways until either side closes or the connection idles out.
+template <class Stream>
+asio::awaitable<void> Session<Stream>::Tunnel(Upstream& upstream) {
+  // Bytes that arrived behind the headers belong to the new protocol.
+  if (upstream.buffer.size() > 0) {
+    ClientDeadline(options_.client_io_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, upstream.buffer.data(), kUseTuple);
+    if (ec) co_return;
+    upstream.buffer.consume(n);
+  }
+  if (buffer_.size() > 0) {
+    ClientDeadline(options_.client_io_timeout);
+    auto [ec, n] = co_await asio::async_write(upstream.socket, buffer_.data(), kUseTuple);
+    if (ec) co_return;
+    buffer_.consume(n);
+  }
+  auto close_both = [this, &upstream] {
+    beast::error_code ignored;
+    upstream.socket.close(ignored);
+    CloseClient();
+  };
+  auto client_to_origin = [&]() -> asio::awaitable<void> {
+    RelayBuffer relay(worker_);
+    for (;;) {
+      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(relay.data(), kRelayBytes),
+                                                      kUseTuple);
+      if (ec) break;
+      ClientDeadline(options_.idle_timeout);
+      auto [wec, wn] = co_await asio::async_write(upstream.socket, asio::buffer(relay.data(), n),
+                                                  kUseTuple);
+      if (wec) break;
+    }
+    close_both();
+  };
+  auto origin_to_client = [&]() -> asio::awaitable<void> {
+    RelayBuffer relay(worker_);
+    for (;;) {
+      auto [ec, n] = co_await upstream.socket.async_read_some(
+          asio::buffer(relay.data(), kRelayBytes), kUseTuple);
+      if (ec) break;
+      ClientDeadline(options_.idle_timeout);
+      auto [wec, wn] =
+          co_await asio::async_write(stream_, asio::buffer(relay.data(), n), kUseTuple);
+      if (wec) break;
+    }
+    close_both();
+  };
+  ClientDeadline(options_.idle_timeout);
+  co_await (client_to_origin() && origin_to_client());
+}
+
+template <class Stream>
+void Session<Stream>::Record(const http::request_header<>& request, const std::string& host,
+                             const Site* site, const Outcome& outcome,
+                             SteadyClock::time_point start) {
+  SteadyClock::duration elapsed = SteadyClock::now() - start;
+  if (site != nullptr) {
+    int cls = outcome.status / 100;
+    Counter* counter = site->requests[(cls >= 1 && cls <= 5) ? cls : 0];
+    if (counter) counter->Add();
+    if (site->latency) site->latency->Observe(std::chrono::duration<double>(elapsed).count());
+  }
+  if (!options_.access_log) return;
+  auto ms = [](SteadyClock::duration d) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.3f", std::chrono::duration<double, std::milli>(d).count());
+    return std::string(buf);
+  };
+  std::string status = std::to_string(outcome.status);
+  std::string bytes = std::to_string(outcome.bytes);
+  std::string duration = ms(elapsed);
+  std::string upstream = outcome.upstream ? ms(outcome.upstream_time) : "";
+  std::string_view method(request.method_string().data(), request.method_string().size());
+  std::string_view target(request.target().data(), request.target().size());
+  Log(LogLevel::kInfo, "access",
+      {{"client", remote_ip_},
+       {"method", method},
+       {"host", host},
+       {"path", target},
+       {"site", site ? std::string_view(site->config.name) : std::string_view()},
+       {"status", status},
+       {"bytes", bytes},
+       {"duration_ms", duration},
+       {"upstream_ms", upstream},
+       {"tls", kTls ? "1" : "0"}});
+}
+
+// An HTTPS connection: the ClientHello peek (the TLCP hook), the handshake, then HTTP.
+asio::awaitable<void> RunHttps(GatewayImpl& gateway, Worker& worker, tcp::socket socket,
+                               ConnectionSlot slot) {
+  (void)slot;
+  beast::error_code ec;
+  tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  socket.set_option(tcp::no_delay(true), ec);
+  asio::ssl::stream<tcp::socket> stream(std::move(socket), gateway.ssl_context());
+  tcp::socket& lowest = stream.next_layer();
+  HandshakeChoice choice;
+  Session<asio::ssl::stream<tcp::socket>> session(gateway, worker, stream, lowest,
+                                                  AddressString(remote));
+  session.StartHandshakeDeadline();
+
+  // Read the first record header ourselves before OpenSSL sees any byte: this is where a second
+  // TLS stack (TLCP, record version 0x0101) takes the connection over.
+  std::array<unsigned char, 1024> first;
+  size_t have = 0;
+  while (have < kRecordHeaderBytes) {
+    auto [read_ec, n] = co_await lowest.async_read_some(
+        asio::buffer(first.data() + have, first.size() - have), kUseTuple);
+    if (read_ec) co_return;
+    have += n;
+  }
+  switch (ClassifyFirstRecord(first.data())) {
+    case FirstRecord::kTls:
+      break;
+    case FirstRecord::kTlcp:
+      // No TLCP stack yet: refuse like any other non-TLS client (a later issue plugs one in).
+      if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
+      co_return;
+    case FirstRecord::kOther:
+      if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
+      co_return;
+  }
+  TlsServer::Attach(stream.native_handle(), &choice);
+  auto [hs_ec, used] = co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                                       asio::buffer(first.data(), have), kUseTuple);
+  if (hs_ec) {
+    if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
+    co_return;
+  }
+  if (choice.acme_challenge) {
+    // RFC 8737 §3: the validation is the handshake itself; the connection carries no data.
+    co_return;
+  }
+  session.SetTlsIdentity(std::move(choice.site), std::move(choice.server_name));
+  co_await session.Run();
+}
+
+asio::awaitable<void> RunHttp(GatewayImpl& gateway, Worker& worker, tcp::socket socket,
+                              ConnectionSlot slot) {
+  (void)slot;
+  beast::error_code ec;
+  tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  socket.set_option(tcp::no_delay(true), ec);
+  Session<tcp::socket> session(gateway, worker, socket, socket, AddressString(remote));
+  co_await session.Run();
+}
+
+void LogCoroutineException(std::exception_ptr e, const char* what) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    Log(LogLevel::kError, "gateway coroutine failed", {{"where", what}, {"error", ex.what()}});
+  } catch (...) {
+    Log(LogLevel::kError, "gateway coroutine failed", {{"where", what}});
+  }
+}
+
+}  // namespace
+
+void GatewayImpl::CountUpstreamError(std::string_view kind) {
+  Counter* counter = nullptr;
+  if (kind == "connect") {
+    counter = upstream_connect_errors_;
+  } else if (kind == "timeout") {
+    counter = upstream_timeouts_;
+  } else {
+    counter = upstream_resets_;
+  }
+  if (counter) counter->Add();
+}
+
+Result<std::shared_ptr<const SiteTable>> GatewayImpl::BuildSites(std::vector<SiteConfig> sites) {
+  TRY(ValidateSites(sites));
+  auto table = std::make_shared<SiteTable>();
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  for (SiteConfig& config : sites) {
+    auto site = std::make_unique<Site>();
+    site->origin = TRY(ParseOriginUrl(config.origin));
+    beast::error_code ec;
+    auto results = resolver.resolve(site->origin.host, std::to_string(site->origin.port), ec);
+    if (ec || results.empty()) {
+      return Fail(ErrorCode::kNetwork, "site \"" + config.name + "\": origin host \"" +
+                                           site->origin.host + "\" does not resolve");
+    }
+    for (const auto& entry : results) site->endpoints.push_back(entry.endpoint());
+    site->origin_key = net::FormatHostPort(site->origin.host, site->origin.port);
+    if (config.hsts.enabled) site->hsts = HstsValue(config.hsts);
+    if (metrics_ != nullptr) {
+      static constexpr const char* kClasses[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+      for (int i = 0; i < 6; ++i) {
+        site->requests[i] = metrics_->GetCounter(
+            "autoseal_gateway_requests_total", "HTTP requests answered, by site and status class.",
+            {{"site", config.name}, {"code", kClasses[i]}});
+      }
+      site->latency = metrics_->GetHistogram(
+          "autoseal_gateway_request_duration_seconds",
+          "Time from a request's header to the end of its response, by site.",
+          DefaultLatencyBuckets(), {{"site", config.name}});
+    }
+    site->config = std::move(config);
+    table->sites.push_back(std::move(site));
+  }
+  for (const auto& site : table->sites) {
+    for (const std::string& name : site->config.server_names) {
+      if (name.starts_with("*.")) {
+        table->wildcard[name.substr(2)] = site.get();
+      } else {
+        table->exact[name] = site.get();
+      }
+    }
+    if (site->config.name == options_.default_site) table->default_site = site.get();
+  }
+  if (!options_.default_site.empty() && table->default_site == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "default site \"" + options_.default_site + "\" is not among the sites");
+  }
+  return std::shared_ptr<const SiteTable>(std::move(table));
+}
+
+Result<std::unique_ptr<tcp::acceptor>> GatewayImpl::Bind(const std::string& address,
+                                                         tcp::endpoint& bound) {
+  auto [host, port] = TRY(net::ParseHostPort(address));
+  beast::error_code ec;
+  asio::ip::address ip = asio::ip::make_address(host, ec);
+  if (ec) {
+    tcp::resolver resolver(*workers_[0]->io);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) {
+      return Fail(ErrorCode::kNetwork, "cannot resolve listen address " + address);
+    }
+    ip = results.begin()->endpoint().address();
+  }
+  tcp::endpoint endpoint(ip, port);
+  auto acceptor = std::make_unique<tcp::acceptor>(*workers_[0]->io);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) bound = acceptor->local_endpoint(ec);
+  if (ec) return Fail(ErrorCode::kNetwork, "cannot listen on " + address + ": " + ec.message());
+  return acceptor;
+}
+
+Status GatewayImpl::Init(std::vector<SiteConfig> sites) {
+  CHECK(certificates_ != nullptr && challenges_ != nullptr);
+  if (options_.http_address.empty() && options_.https_address.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "the gateway needs an HTTP or HTTPS address");
+  }
+  if (metrics_ != nullptr) {
+    open_connections_ = metrics_->GetGauge("autoseal_gateway_open_connections",
+                                           "Client connections open on both listeners.");
+    handshake_failures_ = metrics_->GetCounter(
+        "autoseal_gateway_tls_handshake_failures_total",
+        "TLS handshakes that failed or were refused (unknown name, not TLS, TLCP).");
+    const char* help = "Requests the origin could not serve, by kind.";
+    upstream_connect_errors_ =
+        metrics_->GetCounter("autoseal_gateway_upstream_errors_total", help, {{"kind", "connect"}});
+    upstream_timeouts_ =
+        metrics_->GetCounter("autoseal_gateway_upstream_errors_total", help, {{"kind", "timeout"}});
+    upstream_resets_ =
+        metrics_->GetCounter("autoseal_gateway_upstream_errors_total", help, {{"kind", "reset"}});
+  }
+  sites_ = TRY(BuildSites(std::move(sites)));
+
+  unsigned threads = options_.threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+
+  if (!options_.https_address.empty()) {
+    TlsServer::Options tls_options;
+    tls_options.session_tickets = options_.session_tickets;
+    tls_options.ticket_key_rotation = options_.ticket_key_rotation;
+    tls_ = TRY(TlsServer::Create(certificates_, challenges_, tls_options));
+    // The asio context shares the accepting SSL_CTX (one more reference; TlsServer keeps its).
+    SSL_CTX_up_ref(tls_->context());
+    ssl_context_ = std::make_unique<asio::ssl::context>(tls_->context());
+    https_acceptor_ = TRY(Bind(options_.https_address, https_endpoint_));
+  }
+  if (!options_.http_address.empty()) {
+    http_acceptor_ = TRY(Bind(options_.http_address, http_endpoint_));
+  }
+  if (tls_) {
+    const SiteTable& table = *sites_;
+    std::string default_name;
+    if (table.default_site != nullptr) {
+      for (const std::string& name : table.default_site->config.server_names) {
+        if (!name.starts_with("*.")) {
+          default_name = name;
+          break;
+        }
+      }
+    }
+    tls_->SetDefaultServerName(default_name);
+  }
+  if (!options_.admin_address.empty()) {
+    net::HttpServerOptions admin_options;
+    admin_options.listen_address = options_.admin_address;
+    admin_options.threads = 1;
+    Metrics* metrics = metrics_;
+    admin_ = TRY_CONTEXT(net::HttpServer::Create(
+                             admin_options,
+                             [metrics](const net::HttpRequest& request) {
+                               std::string_view path = request.Path();
+                               if (path == "/healthz") return net::HttpResponse::Text(200, "ok\n");
+                               if (path == "/metrics" && metrics != nullptr) {
+                                 return net::HttpResponse::Make(
+                                     200, "text/plain; version=0.0.4; charset=utf-8",
+                                     metrics->RenderPrometheus());
+                               }
+                               return net::HttpResponse::Text(404, "not found\n");
+                             }),
+                         "admin listener");
+  }
+  return Ok();
+}
+
+Status GatewayImpl::ReplaceSites(std::vector<SiteConfig> sites) {
+  std::shared_ptr<const SiteTable> table = TRY(BuildSites(std::move(sites)));
+  if (tls_) {
+    std::string default_name;
+    if (table->default_site != nullptr) {
+      for (const std::string& name : table->default_site->config.server_names) {
+        if (!name.starts_with("*.")) {
+          default_name = name;
+          break;
+        }
+      }
+    }
+    tls_->SetDefaultServerName(default_name);
+  }
+  std::lock_guard<std::mutex> lock(sites_mu_);
+  sites_ = std::move(table);
+  sites_generation_.fetch_add(1, std::memory_order_release);
+  return Ok();
+}
+
+asio::awaitable<void> GatewayImpl::AcceptLoop(tcp::acceptor& acceptor, bool tls) {
+  for (;;) {
+    Worker& worker = *workers_[next_worker_];
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    auto [ec, socket] = co_await acceptor.async_accept(*worker.io, kUseTuple);
+    if (stopping()) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
+      // EMFILE and the like: back off briefly instead of spinning.
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      timer.expires_after(std::chrono::milliseconds(50));
+      co_await timer.async_wait(kUseTuple);
+      continue;
+    }
+    if (active_connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    ConnectionSlot slot(this);
+    if (tls) {
+      asio::co_spawn(*worker.io, RunHttps(*this, worker, std::move(socket), std::move(slot)),
+                     [](std::exception_ptr e) { LogCoroutineException(e, "https connection"); });
+    } else {
+      asio::co_spawn(*worker.io, RunHttp(*this, worker, std::move(socket), std::move(slot)),
+                     [](std::exception_ptr e) { LogCoroutineException(e, "http connection"); });
+    }
+  }
+}
+
+asio::awaitable<void> GatewayImpl::SweepLoop(Worker& worker) {
+  asio::steady_timer timer(*worker.io);
+  for (;;) {
+    timer.expires_after(kSweepInterval);
+    auto [ec] = co_await timer.async_wait(kUseTuple);
+    if (ec) co_return;
+    SteadyClock::time_point now = SteadyClock::now();
+    for (auto it = worker.connections.begin(); it != worker.connections.end();) {
+      Connection* connection = *it++;  // Sweep never destroys a connection synchronously
+      connection->Sweep(now);
+    }
+    // Idle origin connections past their time.
+    for (auto& [key, idle] : worker.pool) {
+      std::erase_if(idle, [&](const std::unique_ptr<Upstream>& upstream) {
+        return now - upstream->idle_since >= options_.origin_idle_timeout;
+      });
+    }
+  }
+}
+
+void GatewayImpl::RunWorker(Worker& worker) {
+  for (;;) {
+    try {
+      worker.io->run();
+      return;
+    } catch (const std::exception& e) {
+      Log(LogLevel::kError, "gateway I/O thread caught an exception", {{"error", e.what()}});
+    }
+  }
+}
+
+void GatewayImpl::Start() {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (state_ != State::kCreated) return;
+  state_ = State::kRunning;
+  for (auto& worker : workers_) {
+    Worker* w = worker.get();
+    asio::co_spawn(*w->io, SweepLoop(*w),
+                   [](std::exception_ptr e) { LogCoroutineException(e, "sweep"); });
+  }
+  if (https_acceptor_) {
+    asio::co_spawn(*workers_[0]->io, AcceptLoop(*https_acceptor_, true),
+                   [](std::exception_ptr e) { LogCoroutineException(e, "https accept"); });
+  }
+  if (http_acceptor_) {
+    asio::co_spawn(*workers_[0]->io, AcceptLoop(*http_acceptor_, false),
+                   [](std::exception_ptr e) { LogCoroutineException(e, "http accept"); });
+  }
+  for (auto& worker : workers_) {
+    Worker* w = worker.get();
+    w->thread = std::thread([this, w] { RunWorker(*w); });
+  }
+  if (admin_) admin_->Start();
+}
+
+void GatewayImpl::Stop() {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (state_ == State::kStopped) return;
+  bool was_running = state_ == State::kRunning;
+  state_ = State::kStopped;
+  stopping_ = true;
+  if (admin_) admin_->Stop();
+  if (was_running) {
+    asio::post(*workers_[0]->io, [this] {
+      beast::error_code ignored;
+      if (https_acceptor_) https_acceptor_->close(ignored);
+      if (http_acceptor_) http_acceptor_->close(ignored);
+    });
+    for (auto& worker : workers_) {
+      Worker* w = worker.get();
+      asio::post(*w->io, [w] {
+        for (auto it = w->connections.begin(); it != w->connections.end();) {
+          Connection* connection = *it++;
+          if (connection->idle()) connection->CloseClient();
+        }
+      });
+    }
+    {
+      std::unique_lock<std::mutex> drain_lock(drain_mu_);
+      drain_cv_.wait_for(drain_lock, options_.shutdown_timeout,
+                         [this] { return active_connections_.load() == 0; });
+    }
+    for (auto& worker : workers_) worker->io->stop();
+    for (auto& worker : workers_) {
+      if (worker->thread.joinable()) worker->thread.join();
+    }
+  }
+  http_acceptor_.reset();
+  https_acceptor_.reset();
+  for (auto& worker : workers_) {
+    worker->pool.clear();
+    worker->io.reset();  // destroys the remaining sessions, closing their sockets
+  }
+}
+
+}  // namespace internal
+
+Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayOptions options,
+                                                 std::vector<SiteConfig> sites,
+                                                 const CertificateSource* certificates,
+                                                 const ChallengeResponder* challenges,
+                                                 Metrics* metrics) {
+  if (certificates == nullptr || challenges == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument, "gateway needs a certificate source and responder");
+  }
+  auto impl = std::make_unique<internal::GatewayImpl>(std::move(options), certificates,
+                                                      challenges, metrics);
+  TRY(impl->Init(std::move(sites)));
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+Gateway::Gateway(std::unique_ptr<internal::GatewayImpl> impl) : impl_(std::move(impl)) {}
+Gateway::~Gateway() = default;
+void Gateway::Start() { impl_->Start(); }
+void Gateway::Stop() { impl_->Stop(); }
+Status Gateway::ReplaceSites(std::vector<SiteConfig> sites) {
+  return impl_->ReplaceSites(std::move(sites));
+}
+uint16_t Gateway::HttpPort() const { return impl_->HttpPort(); }
+uint16_t Gateway::HttpsPort() const { return impl_->HttpsPort(); }
+uint16_t Gateway::AdminPort() const { return impl_->AdminPort(); }
+std::string Gateway::HttpAddress() const { return impl_->HttpAddress(); }
+std::string Gateway::HttpsAddress() const { return impl_->HttpsAddress(); }
+std::string Gateway::AdminAddress() const { return impl_->AdminAddress(); }
+
+}  // namespace autoseal::gateway

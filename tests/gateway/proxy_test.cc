@@ -1,0 +1,444 @@
+// The gateway end to end on loopback: TLS termination per SNI and key type, the HTTP listener's
+// redirects and http-01 answers, and the streaming proxy to an in-process origin.
+
+#include "gateway/proxy.h"
+
+#include <gtest/gtest.h>
+
+#include "proxy_test_support.h"
+
+namespace autoseal::gateway {
+namespace {
+
+using testing::Client;
+using testing::MakeCertifiedKey;
+using testing::Origin;
+using testing::Response;
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_ecdsa_ = MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"a.test"});
+    a_rsa_ = MakeCertifiedKey(crypto::KeyType::kRsa2048, {"a.test"});
+    b_ecdsa_ = MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"b.test"});
+    source_.Set("a.test", "a", {a_ecdsa_, a_rsa_});
+    source_.Set("b.test", "b", {b_ecdsa_});
+    source_.Set("down.test", "down", {MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"down.test"})});
+    challenges_.http01["tok-123_abc"] = "tok-123_abc.thumbprint";
+    challenges_.alpn["a.test"] = MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"a.test"});
+  }
+  void TearDown() override {
+    if (gateway_) gateway_->Stop();
+    origin_.Stop();
+  }
+
+  std::vector<SiteConfig> Sites() {
+    std::string origin = "http://127.0.0.1:" + std::to_string(origin_.port());
+    SiteConfig a{.name = "a", .server_names = {"a.test"}, .origin = origin};
+    a.hsts.max_age = std::chrono::seconds(600);
+    a.hsts.include_subdomains = true;
+    SiteConfig b{.name = "b", .server_names = {"b.test", "*.b.test"}, .origin = origin + "/base/"};
+    b.hsts.enabled = false;
+    SiteConfig down{.name = "down",
+                    .server_names = {"down.test"},
+                    .origin = "http://127.0.0.1:" + std::to_string(testing::ClosedPort())};
+    return {a, b, down};
+  }
+
+  void StartGateway(GatewayOptions options = {}) {
+    options.http_address = "127.0.0.1:0";
+    options.https_address = "127.0.0.1:0";
+    options.admin_address = "127.0.0.1:0";
+    options.threads = 2;
+    options.access_log = false;
+    if (options.origin_read_timeout == GatewayOptions{}.origin_read_timeout) {
+      options.origin_read_timeout = std::chrono::milliseconds(1500);
+    }
+    auto gateway = Gateway::Create(options, Sites(), &source_, &challenges_, &metrics_);
+    ASSERT_TRUE(gateway.has_value()) << gateway.error().message();
+    gateway_ = std::move(*gateway);
+    gateway_->Start();
+  }
+
+  Response Get(Client& client, const std::string& host, const std::string& target,
+               const std::string& extra = "") {
+    EXPECT_TRUE(client.Write("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra +
+                             "\r\n"));
+    return client.ReadResponse();
+  }
+
+  testing::StaticCertificateSource source_;
+  testing::StaticChallenges challenges_;
+  Metrics metrics_;
+  Origin origin_;
+  std::shared_ptr<const CertifiedKey> a_ecdsa_, a_rsa_, b_ecdsa_;
+  std::unique_ptr<Gateway> gateway_;
+};
+
+TEST_F(GatewayTest, PresentsTheSitesCertificatePerSniAndKeyType) {
+  StartGateway();
+  Client ecdsa;
+  ASSERT_TRUE(ecdsa.ConnectTls(gateway_->HttpsPort(), "a.test")) << ecdsa.error();
+  EXPECT_EQ(ecdsa.PeerFingerprint(), testing::Fingerprint(*a_ecdsa_));
+  EXPECT_EQ(ecdsa.Alpn(), "");
+  Client rsa;
+  ASSERT_TRUE(rsa.ConnectTls(gateway_->HttpsPort(), "a.test", "RSA-PSS+SHA256:RSA+SHA256"))
+      << rsa.error();
+  EXPECT_EQ(rsa.PeerFingerprint(), testing::Fingerprint(*a_rsa_));
+  EXPECT_EQ(rsa.PeerKeyType(), "RSA");
+  Client b;
+  ASSERT_TRUE(b.ConnectTls(gateway_->HttpsPort(), "b.test", "", "http/1.1")) << b.error();
+  EXPECT_EQ(b.PeerFingerprint(), testing::Fingerprint(*b_ecdsa_));
+  EXPECT_EQ(b.Alpn(), "http/1.1");
+}
+
+TEST_F(GatewayTest, RefusesUnknownServerNamesAndClientsWithoutSni) {
+  StartGateway();
+  Client unknown;
+  EXPECT_FALSE(unknown.ConnectTls(gateway_->HttpsPort(), "nobody.test"));
+  EXPECT_NE(unknown.error().find("unrecognized name"), std::string::npos) << unknown.error();
+  Client none;
+  EXPECT_FALSE(none.ConnectTls(gateway_->HttpsPort(), ""));
+  EXPECT_NE(none.error().find("unrecognized name"), std::string::npos) << none.error();
+}
+
+TEST_F(GatewayTest, ServesClientsWithoutSniFromTheDefaultSite) {
+  GatewayOptions options;
+  options.default_site = "a";
+  StartGateway(options);
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "")) << client.error();
+  EXPECT_EQ(client.PeerFingerprint(), testing::Fingerprint(*a_ecdsa_));
+}
+
+TEST_F(GatewayTest, AnswersTlsAlpn01WithTheChallengeCertificateAndCloses) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test", "", "acme-tls/1"))
+      << client.error();
+  EXPECT_EQ(client.Alpn(), "acme-tls/1");
+  EXPECT_EQ(client.PeerFingerprint(), testing::Fingerprint(*challenges_.alpn["a.test"]));
+  EXPECT_TRUE(client.PeerClosed());
+  Client other;
+  EXPECT_FALSE(other.ConnectTls(gateway_->HttpsPort(), "b.test", "", "acme-tls/1"));
+}
+
+TEST_F(GatewayTest, ResumesSessionsWithTickets) {
+  StartGateway();
+  Client first;
+  ASSERT_TRUE(first.ConnectTls(gateway_->HttpsPort(), "a.test")) << first.error();
+  Response r = Get(first, "a.test", "/");  // TLS 1.3 tickets arrive after the handshake
+  ASSERT_EQ(r.status, 200);
+  SSL_SESSION* session = SSL_get1_session(first.ssl());
+  ASSERT_NE(session, nullptr);
+  Client second;
+  ASSERT_TRUE(second.ConnectTls(gateway_->HttpsPort(), "a.test", "", "", session))
+      << second.error();
+  EXPECT_TRUE(SSL_session_reused(second.ssl()));
+  SSL_SESSION_free(session);
+}
+
+TEST_F(GatewayTest, ProxiesWithForwardingHeadersAndWithoutHopByHopFields) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  Response r = Get(client, "a.test", "/echo-headers",
+                   "Connection: keep-alive, X-Private\r\nX-Private: 1\r\nKeep-Alive: 300\r\n"
+                   "TE: trailers\r\nProxy-Connection: keep-alive\r\n"
+                   "X-Forwarded-For: 203.0.113.7\r\nX-Kept: yes\r\n");
+  ASSERT_EQ(r.status, 200);
+  std::string seen = r.body;
+  for (char& c : seen) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  EXPECT_NE(seen.find("host: a.test\r\n"), std::string::npos) << r.body;
+  EXPECT_NE(seen.find("x-kept: yes\r\n"), std::string::npos) << r.body;
+  EXPECT_NE(seen.find("x-forwarded-for: 203.0.113.7, 127.0.0.1\r\n"), std::string::npos) << r.body;
+  EXPECT_NE(seen.find("x-forwarded-proto: https\r\n"), std::string::npos) << r.body;
+  EXPECT_NE(seen.find("forwarded: for=127.0.0.1;host=a.test;proto=https\r\n"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(seen.find("x-private"), std::string::npos) << r.body;
+  EXPECT_EQ(seen.find("keep-alive: 300"), std::string::npos) << r.body;
+  EXPECT_EQ(seen.find("\r\nte:"), std::string::npos) << r.body;
+  EXPECT_EQ(seen.find("proxy-connection"), std::string::npos) << r.body;
+  // The origin's hop-by-hop fields do not reach the client either; HSTS is added.
+  EXPECT_FALSE(r.Header("X-Origin-Hop").has_value());
+  EXPECT_FALSE(r.Header("Keep-Alive").has_value());
+  EXPECT_EQ(r.Header("Strict-Transport-Security").value_or(""),
+            "max-age=600; includeSubDomains");
+}
+
+TEST_F(GatewayTest, KeepsClientAndOriginConnectionsAlive) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  for (int i = 0; i < 20; ++i) {
+    Response r = Get(client, "a.test", "/n" + std::to_string(i));
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "origin ok /n" + std::to_string(i));
+  }
+  // One client connection, served sequentially: the origin saw one pooled connection.
+  EXPECT_EQ(origin_.connections(), 1);
+}
+
+TEST_F(GatewayTest, PrefixesTheOriginBasePathAndMatchesWildcardNames) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "b.test")) << client.error();
+  Response r = Get(client, "b.test", "/x?y=1");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "origin ok /base/x?y=1");
+  EXPECT_FALSE(r.Header("Strict-Transport-Security").has_value());
+}
+
+TEST_F(GatewayTest, AnswersMisdirectedRequestForAnotherSitesHost) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  Response r = Get(client, "b.test", "/");
+  EXPECT_EQ(r.status, 421);
+  // The connection stays usable for its own site.
+  EXPECT_EQ(Get(client, "a.test:443", "/ok").status, 200);
+}
+
+TEST_F(GatewayTest, RefusesOversizedHeadersWith431) {
+  GatewayOptions options;
+  options.max_header_bytes = 4096;
+  StartGateway(options);
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  Response r = Get(client, "a.test", "/", "X-Big: " + std::string(8000, 'x') + "\r\n");
+  EXPECT_EQ(r.status, 431);
+}
+
+TEST_F(GatewayTest, AnswersBadGatewayWhenTheOriginIsDown) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "down.test")) << client.error();
+  Response r = Get(client, "down.test", "/");
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.body.find("502 Bad Gateway"), std::string::npos);
+  EXPECT_EQ(r.Header("Content-Type").value_or(""), "text/html; charset=utf-8");
+  // Still keep-alive: a second request on the same connection gets its answer too.
+  EXPECT_EQ(Get(client, "down.test", "/").status, 502);
+}
+
+TEST_F(GatewayTest, AnswersGatewayTimeoutWhenTheOriginIsSlow) {
+  GatewayOptions options;
+  options.origin_read_timeout = std::chrono::milliseconds(500);
+  StartGateway(options);
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  Response r = Get(client, "a.test", "/slow");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_NE(r.body.find("504 Gateway Timeout"), std::string::npos);
+}
+
+TEST_F(GatewayTest, RelaysChunkedBodiesBothWays) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  ASSERT_TRUE(client.Write("POST /upload HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n"
+                           "\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  Response up = client.ReadResponse();
+  EXPECT_EQ(up.status, 200);
+  EXPECT_EQ(up.body, "received 11");
+  Response down = Get(client, "a.test", "/chunked");
+  EXPECT_EQ(down.status, 200);
+  EXPECT_EQ(down.Header("Transfer-Encoding").value_or(""), "chunked");
+  EXPECT_EQ(down.body, "hello, chunked world");
+  // A close-delimited origin body reaches an HTTP/1.1 client chunked, on a kept connection.
+  Response close_delimited = Get(client, "a.test", "/close-delimited");
+  EXPECT_EQ(close_delimited.status, 200);
+  EXPECT_EQ(close_delimited.body, "until the end");
+  EXPECT_EQ(Get(client, "a.test", "/after").status, 200);
+}
+
+TEST_F(GatewayTest, AnswersExpectContinueBeforeTheBody) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  ASSERT_TRUE(client.Write("PUT /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: 4\r\n"
+                           "Expect: 100-continue\r\n\r\n"));
+  Response interim = client.ReadResponse();
+  EXPECT_EQ(interim.status, 100);
+  ASSERT_TRUE(client.Write("data"));
+  Response final_response = client.ReadResponse();
+  EXPECT_EQ(final_response.status, 200);
+  EXPECT_EQ(final_response.body, "received 4");
+}
+
+TEST_F(GatewayTest, PassesWebSocketUpgradesThrough) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  ASSERT_TRUE(client.Write("GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  Response r = client.ReadResponse(/*head=*/true);
+  ASSERT_EQ(r.status, 101);
+  EXPECT_EQ(r.Header("Upgrade").value_or(""), "websocket");
+  std::string message = "\x81\x05hello";  // bytes of a frame; the tunnel does not parse them
+  ASSERT_TRUE(client.Write(message));
+  std::string echoed;
+  while (echoed.size() < message.size()) {
+    std::string more = client.ReadSome();
+    ASSERT_FALSE(more.empty());
+    echoed += more;
+  }
+  EXPECT_EQ(echoed, message);
+}
+
+TEST_F(GatewayTest, StreamsLargeBodiesBothWaysInBoundedMemory) {
+  StartGateway();
+  constexpr uint64_t kSize = 200ull << 20;
+  uint64_t before = testing::PeakRss();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  ASSERT_TRUE(client.Write("POST /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: " +
+                           std::to_string(kSize) + "\r\n\r\n"));
+  std::string block(1 << 16, 'u');
+  for (uint64_t sent = 0; sent < kSize; sent += block.size()) ASSERT_TRUE(client.Write(block));
+  Response up = client.ReadResponse();
+  EXPECT_EQ(up.status, 200);
+  EXPECT_EQ(up.body, "received " + std::to_string(kSize));
+  ASSERT_TRUE(client.Write("GET /download?n=" + std::to_string(kSize) +
+                           " HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  Response down = client.ReadResponse(false, /*discard_body=*/true);
+  EXPECT_EQ(down.status, 200);
+  EXPECT_EQ(client.body_bytes, kSize);
+  // Gateway, origin and client share this process: all of them together grew far less than
+  // one body.
+  EXPECT_LT(testing::PeakRss() - before, 64ull << 20);
+}
+
+TEST_F(GatewayTest, SwapsInARenewedCertificateWithoutDroppingAConnection) {
+  StartGateway();
+  Client downloading;
+  ASSERT_TRUE(downloading.ConnectTls(gateway_->HttpsPort(), "a.test")) << downloading.error();
+  const std::string old_fingerprint = downloading.PeerFingerprint();
+  constexpr uint64_t kSize = 64ull << 20;
+  ASSERT_TRUE(downloading.Write("GET /download?n=" + std::to_string(kSize) +
+                                " HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  std::string started = downloading.ReadSome();  // the download is under way
+  ASSERT_FALSE(started.empty());
+
+  auto renewed = MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"a.test"});
+  source_.Set("a.test", "a", {renewed, a_rsa_});
+  Client fresh;
+  ASSERT_TRUE(fresh.ConnectTls(gateway_->HttpsPort(), "a.test")) << fresh.error();
+  EXPECT_EQ(fresh.PeerFingerprint(), testing::Fingerprint(*renewed));
+  EXPECT_NE(fresh.PeerFingerprint(), old_fingerprint);
+  EXPECT_EQ(Get(fresh, "a.test", "/").status, 200);
+
+  // The old connection finishes its download and serves another request.
+  uint64_t got = started.size() - std::min(started.size(), started.find("\r\n\r\n") + 4);
+  while (got < kSize) {
+    std::string more = downloading.ReadSome();
+    ASSERT_FALSE(more.empty()) << "download cut at " << got;
+    got += more.size();
+  }
+  EXPECT_EQ(got, kSize);
+  EXPECT_EQ(Get(downloading, "a.test", "/again").status, 200);
+}
+
+TEST_F(GatewayTest, RedirectsPlainHttpToHttpsAndAnswersHttp01) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectPlain(gateway_->HttpPort()));
+  Response r = Get(client, "a.test", "/path?q=1");
+  EXPECT_EQ(r.status, 301);
+  EXPECT_EQ(r.Header("Location").value_or(""),
+            "https://a.test:" + std::to_string(gateway_->HttpsPort()) + "/path?q=1");
+  ASSERT_TRUE(client.Write("POST /form HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n"));
+  EXPECT_EQ(client.ReadResponse().status, 308);
+  Response token = Get(client, "a.test", "/.well-known/acme-challenge/tok-123_abc");
+  EXPECT_EQ(token.status, 200);
+  EXPECT_EQ(token.body, "tok-123_abc.thumbprint");
+  EXPECT_EQ(Get(client, "a.test", "/.well-known/acme-challenge/unknown").status, 404);
+  EXPECT_EQ(Get(client, "unknown.test", "/").status, 404);
+}
+
+TEST_F(GatewayTest, ServesMetricsOnTheAdminListener) {
+  StartGateway();
+  {
+    Client client;
+    ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+    ASSERT_EQ(Get(client, "a.test", "/").status, 200);
+    Client down;
+    ASSERT_TRUE(down.ConnectTls(gateway_->HttpsPort(), "down.test")) << down.error();
+    ASSERT_EQ(Get(down, "down.test", "/").status, 502);
+  }
+  Client admin;
+  ASSERT_TRUE(admin.ConnectPlain(gateway_->AdminPort()));
+  Response health = Get(admin, "localhost", "/healthz");
+  EXPECT_EQ(health.status, 200);
+  // Requests are counted once their last byte is written, so the scrape may run a bit ahead.
+  Response m;
+  testing::Eventually([&] {
+    m = Get(admin, "localhost", "/metrics");
+    return m.body.find("site=\"down\",code=\"5xx\"} 1") != std::string::npos &&
+           m.body.find("site=\"a\",code=\"2xx\"} 1") != std::string::npos;
+  });
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("autoseal_gateway_requests_total{site=\"a\",code=\"2xx\"} 1\n"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("autoseal_gateway_requests_total{site=\"down\",code=\"5xx\"} 1\n"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("autoseal_gateway_upstream_errors_total{kind=\"connect\"} 1\n"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("autoseal_gateway_request_duration_seconds_count{site=\"a\"} 1\n"),
+            std::string::npos)
+      << m.body;
+}
+
+TEST_F(GatewayTest, ReplacedSitesApplyToNewRequests) {
+  StartGateway();
+  std::vector<SiteConfig> sites = Sites();
+  sites[0].hsts.max_age = std::chrono::seconds(42);
+  sites[0].hsts.include_subdomains = false;
+  ASSERT_TRUE(gateway_->ReplaceSites(sites).has_value());
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  Response r = Get(client, "a.test", "/");
+  EXPECT_EQ(r.Header("Strict-Transport-Security").value_or(""), "max-age=42");
+  sites[0].origin = "ftp://nope";
+  EXPECT_FALSE(gateway_->ReplaceSites(sites).has_value());
+  EXPECT_EQ(Get(client, "a.test", "/").status, 200);
+}
+
+TEST_F(GatewayTest, StopLetsAnInFlightRequestFinish) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  ASSERT_TRUE(client.Write("GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  ASSERT_TRUE(testing::Eventually([&] { return origin_.requests() == 1; }));
+  std::thread stopper([&] { gateway_->Stop(); });
+  Response r = client.ReadResponse();
+  stopper.join();
+  // The slow origin answers after the 1.5 s read timeout set by StartGateway: 504, sent during
+  // the drain and marked as the connection's last.
+  EXPECT_EQ(r.status, 504);
+  EXPECT_EQ(r.Header("Connection").value_or(""), "close");
+}
+
+TEST(GatewayCreateTest, RefusesBadSitesAndOptions) {
+  testing::StaticCertificateSource source;
+  testing::StaticChallenges challenges;
+  GatewayOptions options;
+  options.http_address = "127.0.0.1:0";
+  options.https_address = "127.0.0.1:0";
+  SiteConfig bad{.name = "x", .server_names = {"X.test"}, .origin = "http://127.0.0.1:1"};
+  auto r = Gateway::Create(options, {bad}, &source, &challenges, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("X.test"), std::string::npos) << r.error().message();
+  SiteConfig good{.name = "x", .server_names = {"x.test"}, .origin = "http://127.0.0.1:1"};
+  options.default_site = "y";
+  r = Gateway::Create(options, {good}, &source, &challenges, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("\"y\""), std::string::npos) << r.error().message();
+}
+
+}  // namespace
+}  // namespace autoseal::gateway
