@@ -1,0 +1,233 @@
+#include "smime/message.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace autoseal::smime {
+namespace {
+
+std::string LowerAscii(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Signing over a body that is already signed wraps it; its signed part keeps its own header
+// protection (RFC 9788 puts hp on the innermost payload, which we cannot change).
+bool AlreadySigned(SmimeForm form) {
+  return form == SmimeForm::kMultipartSigned || form == SmimeForm::kSignedData;
+}
+
+Result<Bytes> EncryptEntity(ByteView entity, const EncryptMessageOptions& options,
+                            EncryptionPlan* plan) {
+  if (options.recipients.empty())
+    return Fail(ErrorCode::kInvalidArgument, "no recipients to encrypt to");
+  auto stream = TRY(BeginEncrypt(options.recipients, options.cms, entity.size()));
+  Bytes der;
+  der.reserve(entity.size() + 4096);
+  TRY(stream->Update(entity, &der));
+  TRY(stream->Finish(&der));
+  *plan = stream->plan();
+  return der;
+}
+
+// Signs entity (detached) and returns the multipart/signed entity without message header fields.
+Result<Bytes> SignedEntity(ByteView entity, const SignMessageOptions& options) {
+  SignOptions so;
+  so.detached = true;
+  so.signing_time = options.signing_time;
+  so.postmark = options.postmark;
+  Bytes der = TRY(options.signer->Sign(entity, so));
+  return BuildMultipartSigned({}, entity, der, MicAlg(options.signer->digest()), Newline::kCrlf);
+}
+
+}  // namespace
+
+Result<Bytes> SignMessage(ByteView message, const SignMessageOptions& options) {
+  if (!options.signer) return Fail(ErrorCode::kInvalidArgument, "no signer");
+  MimeMessage mime = TRY(MimeMessage::Parse(message));
+  PayloadOptions payload;
+  // RFC 8551 §3.1.2: multipart/signed travels as is, so its first part must be 7-bit safe; an
+  // opaque signature is binary CMS and carries 8-bit content unharmed.
+  payload.seven_bit = !options.opaque;
+  payload.protect = options.protect_headers && !AlreadySigned(mime.Form())
+                        ? HeaderProtection::kClear
+                        : HeaderProtection::kNone;
+  Bytes entity = TRY(mime.Payload(payload));
+  SignOptions so;
+  so.detached = !options.opaque;
+  so.signing_time = options.signing_time;
+  so.postmark = options.postmark;
+  Bytes der = TRY(options.signer->Sign(entity, so));
+  std::vector<HeaderField> outer = mime.OuterHeaders(HeaderProtection::kNone);
+  if (options.opaque) return BuildPkcs7Mime(outer, "signed-data", der, mime.newline());
+  return BuildMultipartSigned(outer, entity, der, MicAlg(options.signer->digest()),
+                             mime.newline());
+}
+
+Result<EncryptedMessage> EncryptMessage(ByteView message, const EncryptMessageOptions& options) {
+  MimeMessage mime = TRY(MimeMessage::Parse(message));
+  HeaderProtection protect = options.protect_headers && !AlreadySigned(mime.Form())
+                                 ? HeaderProtection::kCipher
+                                 : HeaderProtection::kNone;
+  Bytes entity = TRY(mime.Payload({.seven_bit = false, .protect = protect}));
+  EncryptedMessage out;
+  Bytes der = TRY(EncryptEntity(entity, options, &out.plan));
+  out.message = TRY(BuildPkcs7Mime(mime.OuterHeaders(protect), SmimeType(out.plan.type), der,
+                                   mime.newline()));
+  return out;
+}
+
+Result<EncryptedMessage> SignAndEncryptMessage(ByteView message, const SignMessageOptions& sign,
+                                               const EncryptMessageOptions& encrypt) {
+  if (!sign.signer) return Fail(ErrorCode::kInvalidArgument, "no signer");
+  MimeMessage mime = TRY(MimeMessage::Parse(message));
+  // RFC 9788 §2: the signed part is the Cryptographic Payload; hp="cipher" because the whole
+  // is encrypted, and the outer Subject is obscured.
+  HeaderProtection protect = (sign.protect_headers || encrypt.protect_headers) &&
+                                     !AlreadySigned(mime.Form())
+                                 ? HeaderProtection::kCipher
+                                 : HeaderProtection::kNone;
+  Bytes entity = TRY(mime.Payload({.seven_bit = true, .protect = protect}));
+  Bytes signed_entity = TRY(SignedEntity(entity, sign));
+  entity = Bytes();  // the signed entity holds its copy
+  EncryptedMessage out;
+  Bytes der = TRY(EncryptEntity(signed_entity, encrypt, &out.plan));
+  signed_entity = Bytes();
+  out.message = TRY(BuildPkcs7Mime(mime.OuterHeaders(protect), SmimeType(out.plan.type), der,
+                                   mime.newline()));
+  return out;
+}
+
+Result<DecryptedMessage> DecryptMessage(ByteView message, const x509::Certificate& certificate,
+                                        const crypto::PrivateKey& key) {
+  MimeMessage mime = TRY(MimeMessage::Parse(message));
+  SmimeForm form = mime.Form();
+  if (form != SmimeForm::kEnvelopedData && form != SmimeForm::kAuthEnvelopedData &&
+      form != SmimeForm::kPkcs7Unknown)
+    return Fail(ErrorCode::kParse, "the message is not encrypted (its body is " +
+                                       std::string(SmimeFormName(form)) + ")");
+  Bytes der = TRY(mime.Pkcs7Body());
+  DecryptedMessage out;
+  out.info = TRY(Decrypt(der, certificate, key));
+  std::vector<HeaderField> outer = mime.MessageHeaders();
+  std::vector<HeaderField> headers;
+  // RFC 9788 §4: with protected header fields inside, they replace the outer ones.
+  auto inner = MimeMessage::Parse(out.info.content);
+  if (inner && inner->PayloadProtection() != HeaderProtection::kNone) {
+    out.protection = inner->PayloadProtection();
+    headers = TraceFields(outer);
+    // The payload root is the entity itself (its fields are already on top) or the first part
+    // of a multipart/signed (its fields are lifted to the top).
+    if (inner->MessageHeaders().empty()) {
+      for (HeaderField& f : inner->ProtectedHeaders()) headers.push_back(std::move(f));
+    }
+  } else {
+    headers = std::move(outer);
+  }
+  out.message = ComposeMessage(headers, out.info.content, mime.newline());
+  return out;
+}
+
+bool MessageVerifyReport::ok() const {
+  return !malformed && cms.ok() && from_matches_signer;
+}
+
+std::vector<std::string> MessageVerifyReport::Problems() const {
+  std::vector<std::string> out;
+  if (malformed) {
+    out.push_back(*malformed);
+    return out;
+  }
+  out = cms.Problems();
+  if (!cms.signers.empty() && cms.signers.front().certificate && !from_matches_signer) {
+    std::vector<std::string> emails = cms.signers.front().certificate->EmailAddresses();
+    std::string list;
+    for (const std::string& e : emails) list += (list.empty() ? "" : ", ") + e;
+    out.push_back(from.empty() ? "the message has no From address to match the signer"
+                               : "From address " + from +
+                                     " is not in the signer certificate (RFC 8550 §3; it has " +
+                                     (list.empty() ? std::string("none") : list) + ")");
+  }
+  return out;
+}
+
+MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& options) {
+  MessageVerifyReport report;
+  auto mime = MimeMessage::Parse(message);
+  if (!mime) {
+    report.malformed = mime.error().message();
+    return report;
+  }
+  report.form = mime->Form();
+  std::optional<std::string> from = mime->Header("From");
+  switch (report.form) {
+    case SmimeForm::kMultipartSigned: {
+      auto content = mime->SignedContent();
+      if (!content) {
+        report.malformed = content.error().message();
+        return report;
+      }
+      auto signature = mime->DetachedSignature();
+      if (!signature) {
+        report.malformed = signature.error().message();
+        return report;
+      }
+      report.cms = Verify(*signature, ByteView(*content), options);
+      report.protection = mime->PayloadProtection();
+      report.protected_headers = mime->ProtectedHeaders();
+      report.content.assign(message.begin(), message.end());
+      break;
+    }
+    case SmimeForm::kSignedData:
+    case SmimeForm::kPkcs7Unknown: {
+      auto der = mime->Pkcs7Body();
+      if (!der) {
+        report.malformed = der.error().message();
+        return report;
+      }
+      auto type = DetectType(*der);
+      if (type && *type != CmsType::kSignedData && *type != CmsType::kSm2SignedData) {
+        report.malformed = "the message is encrypted: decrypt it first";
+        return report;
+      }
+      report.cms = Verify(*der, std::nullopt, options);
+      if (report.cms.malformed) break;
+      auto inner = MimeMessage::Parse(report.cms.content);
+      std::vector<HeaderField> headers = mime->MessageHeaders();
+      if (inner && inner->PayloadProtection() != HeaderProtection::kNone) {
+        report.protection = inner->PayloadProtection();
+        report.protected_headers = inner->ProtectedHeaders();
+        headers = TraceFields(headers);
+      }
+      report.content = ComposeMessage(headers, report.cms.content, mime->newline());
+      break;
+    }
+    case SmimeForm::kEnvelopedData:
+    case SmimeForm::kAuthEnvelopedData:
+      report.malformed = "the message is encrypted: decrypt it first";
+      return report;
+    default:
+      report.malformed = "the message is not signed (its body is " + mime->ContentType() + ")";
+      return report;
+  }
+  // RFC 9788 §4: the protected From is the one the signature vouches for.
+  for (const HeaderField& f : report.protected_headers) {
+    if (LowerAscii(f.name) == "from") {
+      std::vector<std::string> addrs = ParseAddresses(f.raw_value);
+      from = addrs.empty() ? f.raw_value : addrs.front();
+      break;
+    }
+  }
+  if (from) {
+    std::vector<std::string> addrs = ParseAddresses(*from);
+    report.from = addrs.empty() ? *from : addrs.front();
+  }
+  if (!report.cms.signers.empty() && report.cms.signers.front().certificate &&
+      !report.from.empty()) {
+    for (const std::string& e : report.cms.signers.front().certificate->EmailAddresses())
+      if (LowerAscii(e) == LowerAscii(report.from)) report.from_matches_signer = true;
+  }
+  return report;
+}
+
+}  // namespace autoseal::smime
