@@ -1,0 +1,229 @@
+// A small driver over smime/cms.h for tests/interop/smime_cms_openssl.sh (until the
+// `autoseal smime` CLI covers everything the interop script checks). Not installed.
+//
+//   cms_tool pki DIR TYPE              root + alice/bob (TYPE) + carol (ecdsa-p256) + tsa, PEM files
+//   cms_tool sign KEY CERT IN OUT [--opaque] [--stream] [--tsa DIR]   DER SignedData
+//   cms_tool verify CMS ROOTS [CONTENT] [--out FILE] [--tsa-roots FILE]  exit 0 iff ok
+//   cms_tool encrypt IN OUT CERT... [--cipher NAME] [--oaep] [--stream] [--caps]
+//   cms_tool decrypt IN OUT CERT KEY
+//   cms_tool token CMS OUT_TOKEN OUT_SIG   the postmark token and the signature value it covers
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/file.h"
+#include "crypto/key.h"
+#include "smime/cms.h"
+#include "tsa/messages.h"
+#include "tsa/responder.h"
+#include "tsa/serial.h"
+#include "x509/issue.h"
+
+using namespace autoseal;
+
+namespace {
+
+[[noreturn]] void Die(const std::string& m) {
+  std::cerr << "cms_tool: " << m << "\n";
+  std::exit(2);
+}
+
+template <typename T>
+T Must(Result<T> r, const std::string& what) {
+  if (!r) Die(what + ": " + r.error().message());
+  return std::move(*r);
+}
+
+std::string Read(const std::string& path) { return Must(ReadFile(path, 256u << 20), path); }
+void Write(const std::string& path, ByteView data) {
+  auto s = WriteFileAtomic(path, AsString(data), 0600);
+  if (!s) Die(path + ": " + s.error().message());
+}
+bool Flag(std::vector<std::string>& args, const std::string& name) {
+  for (auto it = args.begin(); it != args.end(); ++it)
+    if (*it == name) {
+      args.erase(it);
+      return true;
+    }
+  return false;
+}
+std::optional<std::string> Option(std::vector<std::string>& args, const std::string& name) {
+  for (auto it = args.begin(); it != args.end(); ++it)
+    if (*it == name && it + 1 != args.end()) {
+      std::string v = *(it + 1);
+      args.erase(it, it + 2);
+      return v;
+    }
+  return std::nullopt;
+}
+
+void Pki(const std::string& dir, const std::string& type_name) {
+  const crypto::KeyType type = Must(crypto::ParseKeyType(type_name), "key type");
+  TimePoint now = SystemClock::Instance().Now();
+  auto root_key = Must(crypto::PrivateKey::Generate(type), "key");
+  x509::CertificateSpec rs;
+  rs.profile = x509::Profile::kRootCa;
+  rs.subject_key = root_key.Public();
+  rs.common_name = "CMS Interop Root " + type_name;
+  rs.organization = "autoseal tests";
+  rs.not_before = now - std::chrono::hours(48);
+  rs.not_after = now + std::chrono::hours(24 * 3650);
+  auto root = Must(x509::IssueCertificate(rs, nullptr, root_key), "root");
+  Write(dir + "/root.pem", AsBytes(root.Pem()));
+  auto issue = [&](const std::string& name, crypto::KeyType kt, x509::Profile profile) {
+    auto key = Must(crypto::PrivateKey::Generate(kt), "key");
+    x509::CertificateSpec s;
+    s.profile = profile;
+    s.subject_key = key.Public();
+    s.common_name = name;
+    if (profile == x509::Profile::kSmime) s.email_addresses = {name + "@example.org"};
+    s.not_before = now - std::chrono::hours(24);
+    s.not_after = now + std::chrono::hours(24 * 300);
+    auto cert = Must(x509::IssueCertificate(s, &root, root_key), name);
+    Write(dir + "/" + name + ".pem", AsBytes(cert.Pem()));
+    Write(dir + "/" + name + ".key", AsBytes(Must(key.PrivateKeyPem(), "pem")));
+  };
+  issue("alice", type, x509::Profile::kSmime);
+  issue("bob", type, x509::Profile::kSmime);
+  issue("carol", type == crypto::KeyType::kSm2 ? type : crypto::KeyType::kEcdsaP256, x509::Profile::kSmime);
+  issue("tsa", type, x509::Profile::kTimeStamping);
+}
+
+class Serials final : public tsa::SerialSource {
+ public:
+  Bytes Next() override { return {0x01, static_cast<uint8_t>(++n_)}; }
+  int n_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) Die("usage: see the comment at the top of cms_tool.cc");
+  std::string cmd = argv[1];
+  std::vector<std::string> a(argv + 2, argv + argc);
+  if (cmd == "pki" && a.size() == 2) {
+    Pki(a[0], a[1]);
+    return 0;
+  }
+  if (cmd == "sign") {
+    bool opaque = Flag(a, "--opaque"), stream = Flag(a, "--stream");
+    auto tsa_dir = Option(a, "--tsa");
+    if (a.size() != 4) Die("sign KEY CERT IN OUT");
+    auto key = Must(crypto::PrivateKey::FromPem(Read(a[0])), "key");
+    auto cert = Must(x509::Certificate::FromPem(Read(a[1])), "cert");
+    std::string content = Read(a[2]);
+    auto signer = Must(smime::CmsSigner::Create({.key = key, .chain = {cert}}), "signer");
+    smime::SignOptions o{.detached = !opaque, .signing_time = SystemClock::Instance().Now()};
+    Serials serials;
+    std::unique_ptr<tsa::Responder> responder;
+    if (tsa_dir) {
+      tsa::ResponderOptions ro{.key = Must(crypto::PrivateKey::FromPem(Read(*tsa_dir + "/tsa.key")), "tsa key"),
+                               .chain = {Must(x509::Certificate::FromPem(Read(*tsa_dir + "/tsa.pem")), "tsa cert")}};
+      ro.serials = &serials;
+      responder = Must(tsa::Responder::Create(ro), "responder");
+      o.postmark = [&](crypto::DigestAlgorithm d, ByteView h) -> Result<Bytes> {
+        auto resp = tsa::ParseTimeStampResp(responder->Respond(tsa::EncodeTimeStampReq(d, h, std::nullopt, true)));
+        if (!resp) return Fail(resp.error());
+        if (!resp->token) return Fail(ErrorCode::kPolicy, resp->status_string);
+        return *resp->token;
+      };
+    }
+    Bytes out;
+    if (stream) {
+      auto s = signer->Begin(o);
+      for (size_t i = 0; i < content.size(); i += 1000)
+        s->Update(AsBytes(content).subspan(i, std::min<size_t>(1000, content.size() - i)), &out);
+      auto f = s->Finish(&out);
+      if (!f) Die(f.error().message());
+    } else {
+      out = Must(signer->Sign(AsBytes(content), o), "sign");
+    }
+    Write(a[3], out);
+    return 0;
+  }
+  if (cmd == "verify") {
+    auto out_file = Option(a, "--out");
+    auto tsa_roots = Option(a, "--tsa-roots");
+    if (a.size() < 2 || a.size() > 3) Die("verify CMS ROOTS [CONTENT]");
+    std::string cms = Read(a[0]);
+    smime::VerifyOptions o;
+    o.roots = Must(x509::Certificate::ParseAll(Read(a[1])), "roots");
+    if (tsa_roots) o.tsa_roots = Must(x509::Certificate::ParseAll(Read(*tsa_roots)), "tsa roots");
+    o.at = SystemClock::Instance().Now();
+    std::optional<std::string> content;
+    if (a.size() == 3) content = Read(a[2]);
+    auto r = smime::Verify(AsBytes(cms), content ? std::optional<ByteView>(AsBytes(*content)) : std::nullopt, o);
+    for (const auto& s : r.signers) {
+      std::cout << "signer: " << (s.certificate ? s.certificate->Subject() : "?")
+                << "\nsignature: " << smime::SignatureVerdictName(s.signature) << " " << s.signature_detail
+                << "\nalgorithm: " << s.signature_algorithm
+                << "\nchain: " << smime::ChainVerdictName(s.chain)
+                << "\npostmark: " << smime::PostmarkVerdictName(s.postmark.verdict) << " " << s.postmark.gen_time_text
+                << "\n";
+    }
+    for (const auto& p : r.Problems()) std::cout << "problem: " << p << "\n";
+    if (out_file) Write(*out_file, r.content);
+    return r.ok() ? 0 : 1;
+  }
+  if (cmd == "encrypt") {
+    bool oaep = Flag(a, "--oaep"), stream = Flag(a, "--stream"), caps = Flag(a, "--caps");
+    auto cipher = Option(a, "--cipher");
+    if (a.size() < 3) Die("encrypt IN OUT CERT...");
+    std::string content = Read(a[0]);
+    std::vector<std::shared_ptr<const smime::PreparedRecipient>> rs;
+    for (size_t i = 2; i < a.size(); ++i) {
+      smime::Recipient r{Must(x509::Certificate::FromPem(Read(a[i])), a[i]), std::nullopt};
+      if (caps) r.capabilities = *smime::ParseSmimeCapabilities(smime::OurSmimeCapabilities(false));
+      rs.push_back(Must(smime::PreparedRecipient::Create(r), "recipient"));
+    }
+    smime::EncryptOptions o;
+    if (oaep) o.rsa_key_encryption = smime::KeyEncryption::kRsaOaep;
+    if (cipher) {
+      if (*cipher == "aes-256-cbc") o.cipher = smime::ContentCipher::kAes256Cbc;
+      else if (*cipher == "aes-128-cbc") o.cipher = smime::ContentCipher::kAes128Cbc;
+      else if (*cipher == "aes-256-gcm") o.cipher = smime::ContentCipher::kAes256Gcm;
+      else if (*cipher == "aes-128-gcm") o.cipher = smime::ContentCipher::kAes128Gcm;
+      else Die("unknown cipher " + *cipher);
+    }
+    Bytes out;
+    if (stream) {
+      auto s = Must(smime::BeginEncrypt(rs, o, std::nullopt), "encrypt");
+      for (size_t i = 0; i < content.size(); i += 1000) {
+        auto u = s->Update(AsBytes(content).subspan(i, std::min<size_t>(1000, content.size() - i)), &out);
+        if (!u) Die(u.error().message());
+      }
+      auto f = s->Finish(&out);
+      if (!f) Die(f.error().message());
+    } else {
+      out = Must(smime::Encrypt(AsBytes(content), rs, o), "encrypt");
+    }
+    Write(a[1], out);
+    return 0;
+  }
+  if (cmd == "decrypt" && a.size() == 4) {
+    auto cert = Must(x509::Certificate::FromPem(Read(a[2])), "cert");
+    auto key = Must(crypto::PrivateKey::FromPem(Read(a[3])), "key");
+    auto d = smime::Decrypt(AsBytes(Read(a[0])), cert, key);
+    if (!d) {
+      std::cerr << "cms_tool: " << ErrorCodeName(d.error().code()) << ": " << d.error().message() << "\n";
+      return 1;
+    }
+    std::cout << "cipher: " << smime::ContentCipherName(d->cipher)
+              << "\nkey: " << smime::KeyEncryptionName(d->key_encryption) << "\n";
+    Write(a[1], d->content);
+    return 0;
+  }
+  if (cmd == "token" && a.size() == 3) {
+    smime::VerifyOptions o;
+    o.at = SystemClock::Instance().Now();
+    auto r = smime::Verify(AsBytes(Read(a[0])), AsBytes(std::string_view("")), o);
+    if (r.signers.empty() || r.signers[0].postmark.token.empty()) Die("no postmark");
+    Write(a[1], r.signers[0].postmark.token);
+    Write(a[2], r.signers[0].signature_value);
+    return 0;
+  }
+  Die("unknown command or arguments: " + cmd);
+}
