@@ -14,8 +14,16 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/file.h"
+#include "net/http.h"
 #include "x509/csr.h"
 #include "x509/verify.h"
+#ifdef AUTOSEAL_HAVE_GATEWAY
+#include <chrono>
+#include <thread>
+
+#include "cli/gateway_command.h"
+#include "net/server.h"
+#endif
 
 namespace autoseal::cli {
 namespace {
@@ -27,10 +35,76 @@ struct UpArgs {
   std::string tsa_listen = "127.0.0.1:3161";
   std::string ct_listen = "127.0.0.1:6962";      // ECDSA P-256 log
   std::string ct_sm2_listen = "127.0.0.1:6963";  // SM2 log
-  uint16_t http01_port = 80;
-  uint16_t tlsalpn01_port = 443;
+  // 0: the gateway's HTTP/HTTPS port when the gateway runs (so the CA validates the gateway's
+  // own challenges), else 80/443.
+  uint16_t http01_port = 0;
+  uint16_t tlsalpn01_port = 0;
   std::string dns_server;
+  std::string gateway_http = "127.0.0.1:8080";   // DESIGN.md §1 ports
+  std::string gateway_https = "127.0.0.1:8443";
+  std::string gateway_admin = "127.0.0.1:9180";  // /metrics, /healthz
+  std::string origin_listen = "127.0.0.1:8088";  // the demo origin behind the gateway
+  bool no_gateway = false;
 };
+
+#ifdef AUTOSEAL_HAVE_GATEWAY
+constexpr bool kHaveGateway = true;
+
+// The demo origin: an ordinary HTTP server that knows nothing about TLS or certificates.
+Result<std::unique_ptr<net::HttpServer>> StartDemoOrigin(const std::string& listen) {
+  net::HttpServerOptions o;
+  o.listen_address = listen;
+  o.threads = 1;
+  auto server = TRY(net::HttpServer::Create(o, [](const net::HttpRequest& req) {
+    std::string host(req.Header("Host").value_or(""));
+    std::string proto(req.Header("X-Forwarded-Proto").value_or("http"));
+    return net::HttpResponse::Make(
+        200, "text/html; charset=utf-8",
+        "<!doctype html><title>autoseal demo origin</title>\n"
+        "<h1>Hello from the demo origin</h1>\n"
+        "<p>This plain-HTTP server has no certificate; the autoseal gateway in front of it obtained "
+        "one and terminated TLS.</p>\n<p>Host: " +
+            JsonEscape(host) + ", scheme seen by the gateway: " + JsonEscape(proto) + ", path: " +
+            JsonEscape(req.Path()) + "</p>\n");
+  }));
+  server->Start();
+  return server;
+}
+
+// The gateway in front of the demo origin for the site "localhost", ordering from up's own ACME
+// server with the challenges whose validation ports are the gateway's listeners.
+Result<std::unique_ptr<GatewayRunner>> StartUpGateway(const UpArgs& a, const std::string& directory_url,
+                                                      const std::string& roots_path,
+                                                      const std::string& origin_address) {
+  gateway::LoadedConfig loaded;
+  gateway::GatewayConfig& c = loaded.config;
+  c.dir = a.dir + "/gateway";
+  c.listen.http_address = a.gateway_http;
+  c.listen.https_address = a.gateway_https;
+  c.listen.admin_address = a.gateway_admin;
+  c.cas = {{.directory = directory_url, .ca_bundle = roots_path}};
+  auto [http_host, http_port] = TRY(net::ParseHostPort(a.gateway_http));
+  auto [https_host, https_port] = TRY(net::ParseHostPort(a.gateway_https));
+  c.challenges.clear();
+  if (a.http01_port == http_port) c.challenges.push_back("http-01");
+  if (a.tlsalpn01_port == https_port) c.challenges.push_back("tls-alpn-01");
+  if (c.challenges.empty())
+    return Fail(ErrorCode::kInvalidArgument,
+                "the CA validates http-01 on port " + std::to_string(a.http01_port) + " and tls-alpn-01 on port " +
+                    std::to_string(a.tlsalpn01_port) + ", neither of which is the gateway's (" + a.gateway_http +
+                    ", " + a.gateway_https + "): drop --http01-port/--tlsalpn01-port or pass --no-gateway");
+  gateway::SiteConfig site;
+  site.name = "localhost";
+  site.server_names = {"localhost"};
+  site.origin = "http://" + origin_address;
+  c.sites.push_back(site);
+  c.listen.default_site = "localhost";
+  TRY(gateway::Finish(loaded));
+  return GatewayRunner::Start(std::move(loaded));
+}
+#else
+constexpr bool kHaveGateway = false;
+#endif
 
 // The number of SCTs embedded in a certificate (0 when it has no SCT list or a malformed one).
 size_t EmbeddedSctCount(const x509::Certificate& cert) {
@@ -80,7 +154,16 @@ Result<std::unique_ptr<ct::CtService>> StartCtLog(const std::string& dir, const 
   return log;
 }
 
-int RunUp(const UpArgs& a) {
+int RunUp(UpArgs a) {
+  const bool with_gateway = kHaveGateway && !a.no_gateway && !a.once;
+  if (a.http01_port == 0) {
+    auto hp = net::ParseHostPort(a.gateway_http);
+    a.http01_port = with_gateway && hp ? hp->second : 80;
+  }
+  if (a.tlsalpn01_port == 0) {
+    auto hp = net::ParseHostPort(a.gateway_https);
+    a.tlsalpn01_port = with_gateway && hp ? hp->second : 443;
+  }
   auto init = ca::CertificateAuthority::Init(a.dir);
   if (!init) return ReportError(init.error());
   const std::string demo_dir = a.dir + "/demo";
@@ -173,6 +256,26 @@ int RunUp(const UpArgs& a) {
 
   if (auto st = (*acme)->Start(); !st) return ReportError(st.error().WithContext("ACME server"));
   (*tsa)->Start();
+#ifdef AUTOSEAL_HAVE_GATEWAY
+  std::unique_ptr<net::HttpServer> origin;
+  std::unique_ptr<GatewayRunner> gw;
+  bool gw_certificate = false;
+  if (with_gateway) {
+    auto o = StartDemoOrigin(a.origin_listen);
+    if (!o) return ReportError(o.error().WithContext("demo origin"));
+    origin = std::move(*o);
+    auto g = StartUpGateway(a, (*acme)->DirectoryUrl(), roots_path, origin->LocalAddress());
+    if (!g) return ReportError(g.error().WithContext("gateway"));
+    gw = std::move(*g);
+    // The first certificates take a moment (an order against the ACME server above); wait for
+    // them, bounded, so that the summary's curl works at once.
+    for (int i = 0; i < 300 && !gw_certificate; ++i) {
+      auto site = gw->certificates().Lookup("localhost");
+      gw_certificate = site && site->keys.size() >= 2;
+      if (!gw_certificate) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+#endif
   const std::string ct_ecdsa_url = ca_options.ct_logs[0].url, ct_sm2_url = ca_options.ct_logs[1].url;
   std::printf("\nServing (Ctrl-C to stop)\n");
   std::printf("  ACME directory   %s   (http-01 on port %u, tls-alpn-01 on port %u)\n",
@@ -183,7 +286,19 @@ int RunUp(const UpArgs& a) {
               ct::LogDirectory(a.dir, crypto::KeyType::kEcdsaP256).c_str());
   std::printf("  CT log (SM2)     %s   (RFC 6962 with SM2-with-SM3, %s)\n", ct_sm2_url.c_str(),
               ct::LogDirectory(a.dir, crypto::KeyType::kSm2).c_str());
+#ifdef AUTOSEAL_HAVE_GATEWAY
+  if (gw) {
+    std::printf("  HTTPS gateway    https://localhost:%u/   (certificates %s from the ACME directory above; HTTP %s, metrics http://%s/metrics)\n",
+                gw->listeners().HttpsPort(), gw_certificate ? "obtained" : "being obtained",
+                gw->listeners().HttpAddress().c_str(), gw->listeners().AdminAddress().c_str());
+    std::printf("  demo origin      http://%s/   (plain HTTP, behind the gateway)\n", origin->LocalAddress().c_str());
+  }
+#endif
   std::printf("  SCTs: ECC and RSA certificates embed the ECDSA log's SCT only (OpenSSL 3.0 and pyca reject an SCT list holding an SM2 SCT); SM2 certificates embed both logs' SCTs\n");
+#ifdef AUTOSEAL_HAVE_GATEWAY
+  if (gw)
+    std::printf("\nTry: curl --cacert %s https://localhost:%u/\n", roots_path.c_str(), gw->listeners().HttpsPort());
+#endif
   std::printf("\nTry: REQUESTS_CA_BUNDLE=%s certbot certonly --server %s --standalone \\\n"
               "       --agree-tos --register-unsafely-without-email -d demo.localhost \\\n"
               "       --config-dir /tmp/cb --work-dir /tmp/cb --logs-dir /tmp/cb\n",
@@ -198,6 +313,11 @@ int RunUp(const UpArgs& a) {
   int sig = 0;
   sigwait(&stop, &sig);
   Log(LogLevel::kInfo, "stopping", {{"signal", std::to_string(sig)}});
+#ifdef AUTOSEAL_HAVE_GATEWAY
+  // The gateway first: it drains its connections and stops ordering from the ACME server.
+  if (gw) gw->Stop();
+  if (origin) origin->Stop();
+#endif
   (*tsa)->Stop();
   (*acme)->Stop();
   // Last: an issuance the ACME server finished above may still have been waiting for its SCTs.
@@ -217,8 +337,15 @@ void RegisterUpCommand(CLI::App& app) {
   up->add_option("--tsa-listen", args->tsa_listen, "Time-stamp authority address")->capture_default_str();
   up->add_option("--ct-listen", args->ct_listen, "ECDSA CT log address (log in <dir>/ct/ecdsa)")->capture_default_str();
   up->add_option("--ct-sm2-listen", args->ct_sm2_listen, "SM2 CT log address (log in <dir>/ct/sm2)")->capture_default_str();
-  up->add_option("--http01-port", args->http01_port, "Port the ACME server validates http-01 on")->capture_default_str();
-  up->add_option("--tlsalpn01-port", args->tlsalpn01_port, "Port the ACME server validates tls-alpn-01 on")->capture_default_str();
+  up->add_option("--http01-port", args->http01_port, "Port the ACME server validates http-01 on (default: the gateway's HTTP port, else 80)");
+  up->add_option("--tlsalpn01-port", args->tlsalpn01_port, "Port the ACME server validates tls-alpn-01 on (default: the gateway's HTTPS port, else 443)");
+#ifdef AUTOSEAL_HAVE_GATEWAY
+  up->add_option("--gateway-http", args->gateway_http, "Gateway HTTP address (http-01, redirects)")->capture_default_str();
+  up->add_option("--gateway-https", args->gateway_https, "Gateway HTTPS address (site localhost)")->capture_default_str();
+  up->add_option("--gateway-admin", args->gateway_admin, "Gateway admin address (/metrics, /healthz)")->capture_default_str();
+  up->add_option("--origin-listen", args->origin_listen, "Demo origin address (plain HTTP behind the gateway)")->capture_default_str();
+  up->add_flag("--no-gateway", args->no_gateway, "Run no gateway and no demo origin");
+#endif
   up->add_option("--dns-server", args->dns_server, "DNS server HOST:PORT for validation (default: system; *.localhost needs none)");
   up->callback([args] { ExitCode() = RunUp(*args); });
 }

@@ -2,18 +2,22 @@
 # Interop: `autoseal up` (what `make run` starts) serves ACME, two CT logs and time stamps on
 # loopback: certbot obtains a certificate for demo.localhost from it, which carries embedded SCTs
 # that OpenSSL decodes and `autoseal cert verify --ct-logs` checks against a log list of up's
-# logs, and `openssl ts` gets and verifies a time-stamp token. Then SIGTERM stops it cleanly.
+# logs, and `openssl ts` gets and verifies a time-stamp token. Its HTTPS gateway, with a
+# certificate it obtained from up's own ACME server (tls-alpn-01 here, since certbot takes the
+# http-01 port), serves the demo origin's page to curl. Then SIGTERM stops it cleanly.
 AUTOSEAL=${AUTOSEAL:-${1:-}}
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ACME=$(free_port); TSA=$(free_port); HTTP01=$(free_port); CT=$(free_port); CTSM2=$(free_port)
+GWH=$(free_port); GWS=$(free_port); GWA=$(free_port); ORIGIN=$(free_port)
 
 "$AUTOSEAL" up --dir var --acme-listen 127.0.0.1:$ACME --tsa-listen 127.0.0.1:$TSA --http01-port $HTTP01 \
-  --ct-listen 127.0.0.1:$CT --ct-sm2-listen 127.0.0.1:$CTSM2 >up.out 2>up.err &
+  --ct-listen 127.0.0.1:$CT --ct-sm2-listen 127.0.0.1:$CTSM2 --gateway-http 127.0.0.1:$GWH \
+  --gateway-https 127.0.0.1:$GWS --gateway-admin 127.0.0.1:$GWA --origin-listen 127.0.0.1:$ORIGIN >up.out 2>up.err &
 UP=$!
 PIDS+=("$UP")
-for _ in $(seq 1 100); do grep -q "Serving" up.out 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 300); do grep -q "Serving" up.out 2>/dev/null && break; sleep 0.2; done
 check "up prints what it made and serves" grep -q "ACME directory   https://127.0.0.1:$ACME/directory" up.out
 check "demo certificates exist for all three hierarchies" test -s var/demo/localhost-ecc.pem -a -s var/demo/localhost-rsa.pem -a -s var/demo/localhost-sm2.pem
 check "up prints both CT logs" grep -q "CT log (ECDSA)   http://127.0.0.1:$CT .*CT log (SM2)     http://127.0.0.1:$CTSM2 " <(tr '\n' ' ' <up.out)
@@ -46,6 +50,16 @@ check "the TSA answers a time-stamp query" curl -sf -H 'Content-Type: applicatio
 awk '/BEGIN CERT/{n++} n==1' var/tsa/ecdsa/tsa-chain.pem >tsa.pem 2>/dev/null || true
 check "openssl ts -verify accepts the token" openssl ts -verify -data data.txt -in r.tsr \
   -CAfile var/roots.pem -untrusted var/tsa/ecdsa/tsa-chain.pem
+
+check "up prints the gateway and the curl to try" grep -q "curl --cacert var/roots.pem https://localhost:$GWS/" up.out
+check "curl through up's gateway gets the demo origin's page" bash -c \
+  "curl -sf --max-time 10 --cacert var/roots.pem --resolve localhost:$GWS:127.0.0.1 https://localhost:$GWS/ | grep -q 'Hello from the demo origin'"
+check "the gateway's certificate verifies under up's roots" bash -c \
+  "echo | openssl s_client -connect 127.0.0.1:$GWS -servername localhost -verify_return_error -CAfile var/roots.pem 2>&1 | grep -q 'Verify return code: 0 (ok)'"
+check "the gateway's certificate was issued for localhost over ACME and stored under var/gateway" \
+  test -s var/gateway/certs/localhost_ecdsa/chain.pem -a -s var/gateway/certs/localhost_rsa/chain.pem
+check "the gateway's /metrics shows the certificate's expiry" bash -c \
+  "curl -sf http://127.0.0.1:$GWA/metrics | grep -q 'autoseal_gateway_certificate_expiry_timestamp_seconds{site=\"localhost\"'"
 
 kill -TERM "$UP"
 for _ in $(seq 1 50); do kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
