@@ -339,8 +339,8 @@ class EncryptStream;
 
 // Starts a streaming encryption: a fresh content-encryption key, the RecipientInfos written at
 // once. With content_length known, the output is DER (definite lengths, computed ahead); without,
-// BER with indefinite lengths and the ciphertext in 4 KiB OCTET STRING segments (as
-// `openssl cms -stream`). Errors: as ChooseAlgorithms, kCrypto for a failed key encryption.
+// BER with indefinite lengths and the ciphertext as one OCTET STRING segment per Update (as
+// `openssl cms -stream` writes it). Errors: as ChooseAlgorithms, kCrypto for a failed key encryption.
 Result<std::unique_ptr<EncryptStream>> BeginEncrypt(
     const std::vector<std::shared_ptr<const PreparedRecipient>>& recipients,
     const EncryptOptions& options, std::optional<uint64_t> content_length);

@@ -11,9 +11,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <chrono>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -234,6 +237,85 @@ int main(int argc, char** argv) {
     if (r.signers.empty() || r.signers[0].postmark.token.empty()) Die("no postmark");
     Write(a[1], r.signers[0].postmark.token);
     Write(a[2], r.signers[0].signature_value);
+    return 0;
+  }
+  if (cmd == "bench" && a.size() == 1) {
+    // For our own guidance (bench/smime is the real benchmark): one thread, ECDSA P-256 signer,
+    // RSA-2048 recipient; small = sign (detached) + encrypt of content and signature.
+    const std::string dir = a[0];
+    auto alice_key = Must(crypto::PrivateKey::FromPem(Read(dir + "/alice.key")), "key");
+    auto alice = Must(x509::Certificate::FromPem(Read(dir + "/alice.pem")), "cert");
+    auto bob_key = Must(crypto::PrivateKey::FromPem(Read(dir + "/bob.key")), "key");
+    auto bob = Must(x509::Certificate::FromPem(Read(dir + "/bob.pem")), "cert");
+    auto signer = Must(smime::CmsSigner::Create({.key = alice_key, .chain = {alice}}), "signer");
+    auto rec = Must(smime::PreparedRecipient::Create({bob, std::nullopt}), "recipient");
+    // Thread CPU time, so that other load on a shared machine does not count.
+    struct Clock {
+      using duration = std::chrono::nanoseconds;
+      static std::chrono::time_point<Clock, duration> now() {
+        timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return std::chrono::time_point<Clock, duration>(duration(ts.tv_sec * 1000000000LL + ts.tv_nsec));
+      }
+    };
+    auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+    std::string small(2000, 'm');
+    smime::SignOptions so{.detached = true, .signing_time = SystemClock::Instance().Now()};
+    int n = 0;
+    auto t0 = Clock::now();
+    Bytes last;
+    while (seconds(Clock::now() - t0) < 3.0) {
+      Bytes sig = Must(signer->Sign(AsBytes(small), so), "sign");
+      std::string entity = small;
+      entity.append(AsString(sig));
+      last = Must(smime::Encrypt(AsBytes(entity), {rec}), "encrypt");
+      ++n;
+    }
+    std::cout << "small sign+encrypt: " << n / seconds(Clock::now() - t0) << " msg/s\n";
+    n = 0;
+    t0 = Clock::now();
+    while (seconds(Clock::now() - t0) < 3.0) {
+      auto d = Must(smime::Decrypt(last, bob, bob_key), "decrypt");
+      ++n;
+    }
+    std::cout << "small decrypt: " << n / seconds(Clock::now() - t0) << " msg/s\n";
+    Bytes sig = Must(signer->Sign(AsBytes(small), so), "sign");
+    smime::VerifyOptions vo{.roots = Must(x509::Certificate::ParseAll(Read(dir + "/root.pem")), "root"),
+                            .at = SystemClock::Instance().Now()};
+    n = 0;
+    t0 = Clock::now();
+    while (seconds(Clock::now() - t0) < 3.0) {
+      if (!smime::Verify(sig, AsBytes(small), vo).ok()) Die("verify");
+      ++n;
+    }
+    std::cout << "small verify: " << n / seconds(Clock::now() - t0) << " msg/s\n";
+    // 25 MB: streamed sign (detached) + streamed encrypt with the length known, 64 KiB chunks.
+    std::string big(25u << 20, 'b');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
+    for (int round = 0; round < 3; ++round) {
+      t0 = Clock::now();
+      auto ss = signer->Begin(so);
+      auto es = Must(smime::BeginEncrypt({rec}, {}, big.size()), "encrypt");
+      Bytes sig_out, enc_out, chunk_out;
+      enc_out.reserve(big.size() + 4096);
+      for (size_t i = 0; i < big.size(); i += 65536) {
+        ByteView chunk = AsBytes(big).subspan(i, std::min<size_t>(65536, big.size() - i));
+        ss->Update(chunk, &sig_out);
+        auto u = es->Update(chunk, &enc_out);
+        if (!u) Die(u.error().message());
+      }
+      if (!ss->Finish(&sig_out) || !es->Finish(&enc_out)) Die("finish");
+      double t = seconds(Clock::now() - t0);
+      std::cout << "25 MB sign+encrypt (streamed): " << (big.size() / 1e6) / t << " MB/s\n";
+      t0 = Clock::now();
+      auto d = Must(smime::Decrypt(enc_out, bob, bob_key), "decrypt");
+      t = seconds(Clock::now() - t0);
+      std::cout << "25 MB decrypt: " << (big.size() / 1e6) / t << " MB/s\n";
+      t0 = Clock::now();
+      if (!smime::Verify(sig_out, d.content, vo).ok()) Die("verify big");
+      t = seconds(Clock::now() - t0);
+      std::cout << "25 MB verify: " << (big.size() / 1e6) / t << " MB/s\n";
+    }
     return 0;
   }
   Die("unknown command or arguments: " + cmd);
