@@ -35,9 +35,10 @@ struct UpArgs {
   std::string tsa_listen = "127.0.0.1:3161";
   std::string ct_listen = "127.0.0.1:6962";      // ECDSA P-256 log
   std::string ct_sm2_listen = "127.0.0.1:6963";  // SM2 log
-  // 0: the gateway's HTTP/HTTPS port when the gateway runs (so the CA validates the gateway's
-  // own challenges), else 80/443.
-  uint16_t http01_port = 0;
+  // http-01 stays on port 80 for clients like certbot --standalone; tls-alpn-01 is validated on
+  // the gateway's HTTPS port when the gateway runs (0: that, else 443), which is how the gateway
+  // proves its names.
+  uint16_t http01_port = 80;
   uint16_t tlsalpn01_port = 0;
   std::string dns_server;
   std::string gateway_http = "127.0.0.1:8080";   // DESIGN.md §1 ports
@@ -156,10 +157,6 @@ Result<std::unique_ptr<ct::CtService>> StartCtLog(const std::string& dir, const 
 
 int RunUp(UpArgs a) {
   const bool with_gateway = kHaveGateway && !a.no_gateway && !a.once;
-  if (a.http01_port == 0) {
-    auto hp = net::ParseHostPort(a.gateway_http);
-    a.http01_port = with_gateway && hp ? hp->second : 80;
-  }
   if (a.tlsalpn01_port == 0) {
     auto hp = net::ParseHostPort(a.gateway_https);
     a.tlsalpn01_port = with_gateway && hp ? hp->second : 443;
@@ -337,7 +334,7 @@ void RegisterUpCommand(CLI::App& app) {
   up->add_option("--tsa-listen", args->tsa_listen, "Time-stamp authority address")->capture_default_str();
   up->add_option("--ct-listen", args->ct_listen, "ECDSA CT log address (log in <dir>/ct/ecdsa)")->capture_default_str();
   up->add_option("--ct-sm2-listen", args->ct_sm2_listen, "SM2 CT log address (log in <dir>/ct/sm2)")->capture_default_str();
-  up->add_option("--http01-port", args->http01_port, "Port the ACME server validates http-01 on (default: the gateway's HTTP port, else 80)");
+  up->add_option("--http01-port", args->http01_port, "Port the ACME server validates http-01 on")->capture_default_str();
   up->add_option("--tlsalpn01-port", args->tlsalpn01_port, "Port the ACME server validates tls-alpn-01 on (default: the gateway's HTTPS port, else 443)");
 #ifdef AUTOSEAL_HAVE_GATEWAY
   up->add_option("--gateway-http", args->gateway_http, "Gateway HTTP address (http-01, redirects)")->capture_default_str();
