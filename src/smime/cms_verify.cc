@@ -255,6 +255,34 @@ std::optional<std::string> CheckSignatureAlgorithm(ByteView o, KeyFamily family)
   return "signature algorithm " + der::OidToString(o) + " does not fit the signer's key";
 }
 
+// The problem with a signingCertificateV2 value for cert, or nullopt when its first ESSCertIDv2
+// carries cert's hash.
+std::optional<std::string> CheckSigningCertificateV2(const ber::Element& value, const x509::Certificate& cert) {
+  auto check = [&]() -> Result<std::optional<std::string>> {
+    ber::Reader r(value.contents, 6);
+    ber::Element certs = TRY(r.Expect(der::kSequence, "SigningCertificateV2.certs"));
+    ber::Reader cr(certs.contents, 7);
+    ber::Element id = TRY(cr.Expect(der::kSequence, "ESSCertIDv2"));
+    ber::Reader ir(id.contents, 8);
+    DigestAlgorithm d = DigestAlgorithm::kSha256;  // DEFAULT id-sha256
+    if (ir.PeekTag() == der::kSequence) {
+      ber::Element alg = TRY(ir.Next());
+      ber::Reader ar(alg.contents, 9);
+      ber::Element o = TRY(ar.Expect(der::kOid, "ESSCertIDv2.hashAlgorithm"));
+      auto digest = internal::DigestFromOid(o.contents);
+      if (!digest) return std::optional<std::string>("signingCertificateV2 uses an unknown hash " + der::OidToString(o.contents));
+      d = *digest;
+    }
+    ber::Element hash = TRY(ir.Expect(der::kOctetString, "ESSCertIDv2.certHash"));
+    if (crypto::Digest(d, cert.Der()) != Bytes(hash.contents.begin(), hash.contents.end()))
+      return std::optional<std::string>("the signingCertificateV2 attribute names another certificate than the one that verifies (RFC 5035)");
+    return std::optional<std::string>();
+  };
+  auto r = check();
+  if (!r) return "signingCertificateV2: " + r.error().message();
+  return *r;
+}
+
 struct CertEntry {
   x509::Certificate cert;
   internal::CertIds ids;
@@ -453,6 +481,15 @@ void VerifySigner(const ParsedSignerInfo& si, const ParsedSignedData& sd,
     rep.signature_detail = "the content's " + std::string(crypto::DigestName(*digest)) +
                            " does not match the signed messageDigest: the content was altered";
     return;
+  }
+  // RFC 5035 §5.4: signingCertificateV2, when present, must name the certificate that verified
+  // (it stops a substituted certificate with the same key).
+  if (const Attr* ess = FindAttr(*attrs, oid::kSigningCertificateV2); ess && ess->value) {
+    if (auto why = CheckSigningCertificateV2(*ess->value, found->cert)) {
+      rep.signature = SignatureVerdict::kMalformed;
+      rep.signature_detail = *why;
+      return;
+    }
   }
   rep.signature = SignatureVerdict::kValid;
 }

@@ -17,13 +17,16 @@ using testing::TestTsa;
 const std::string kContent =
     "Content-Type: text/plain; charset=utf-8\r\n\r\nThe quarterly figures are attached.\r\n";
 
+// CAs and TSAs do not use Ed25519 keys: an Ed25519 signer sits under an ECDSA hierarchy.
+KeyType CaType(KeyType t) { return t == KeyType::kEd25519 ? KeyType::kEcdsaP256 : t; }
+
 struct Fixture {
   CmsPki pki;
   Identity alice;
   std::shared_ptr<const CmsSigner> signer;
 
   static Fixture Make(KeyType type) {
-    CmsPki pki = CmsPki::Make(type);
+    CmsPki pki = CmsPki::Make(CaType(type));
     Identity alice = pki.Issue(type, "alice@example.org");
     auto signer = CmsSigner::Create({.key = alice.key, .chain = {alice.cert}});
     CHECK_MSG(signer.has_value(), signer.error().message().c_str());
@@ -109,7 +112,7 @@ TEST_P(CmsSignTest, OneChangedByteInContentSignatureOrSignedAttributesIsDetected
 TEST_P(CmsSignTest, UntrustedAndExpiredSignersGetTheirVerdicts) {
   Fixture f = Fixture::Make(GetParam());
   auto p7s = *f.signer->Sign(AsBytes(kContent), f.Sign(true));
-  CmsPki other = CmsPki::Make(GetParam(), "Another Root");
+  CmsPki other = CmsPki::Make(CaType(GetParam()), "Another Root");
   VerifyReport untrusted = Verify(p7s, AsBytes(kContent), {.roots = {other.root}, .at = f.pki.now});
   ASSERT_EQ(untrusted.signers.size(), 1u);
   EXPECT_EQ(untrusted.signers[0].signature, SignatureVerdict::kValid);
@@ -124,7 +127,7 @@ TEST_P(CmsSignTest, UntrustedAndExpiredSignersGetTheirVerdicts) {
 
 TEST_P(CmsSignTest, PostmarkIsVerifiedAgainstTheSignatureItCovers) {
   Fixture f = Fixture::Make(GetParam());
-  auto tsa = TestTsa::Make(f.pki, GetParam());
+  auto tsa = TestTsa::Make(f.pki, CaType(GetParam()));
   SignOptions o = f.Sign(true);
   o.postmark = tsa->Fetcher();
   auto p7s = f.signer->Sign(AsBytes(kContent), o);
@@ -160,7 +163,7 @@ TEST_P(CmsSignTest, PostmarkIsVerifiedAgainstTheSignatureItCovers) {
   EXPECT_EQ(rb.signers[0].postmark.verdict, PostmarkVerdict::kInvalidToken);
 
   // A TSA outside the trust anchors given for postmarks.
-  CmsPki other = CmsPki::Make(GetParam(), "Another Root");
+  CmsPki other = CmsPki::Make(CaType(GetParam()), "Another Root");
   VerifyOptions vo = f.Options();
   vo.tsa_roots = {other.root};
   VerifyReport ru = Verify(*p7s, AsBytes(kContent), vo);
@@ -180,7 +183,7 @@ TEST_P(CmsSignTest, FailingPostmarkFetchFailsTheSignature) {
 
 TEST_P(CmsSignTest, EveryTruncationAndGarbageIsAVerdictNotACrash) {
   Fixture f = Fixture::Make(GetParam());
-  auto tsa = TestTsa::Make(f.pki, GetParam());
+  auto tsa = TestTsa::Make(f.pki, CaType(GetParam()));
   SignOptions o = f.Sign(false);
   o.postmark = tsa->Fetcher();
   Bytes p7m = *f.signer->Sign(AsBytes(kContent), o);
@@ -200,11 +203,13 @@ TEST_P(CmsSignTest, EveryTruncationAndGarbageIsAVerdictNotACrash) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, CmsSignTest,
-                         ::testing::Values(KeyType::kEcdsaP256, KeyType::kRsa2048, KeyType::kSm2),
+                         ::testing::Values(KeyType::kEcdsaP256, KeyType::kRsa2048, KeyType::kSm2,
+                                           KeyType::kEd25519),
                          [](const auto& info) {
                            return std::string(info.param == KeyType::kEcdsaP256 ? "EcdsaP256"
                                               : info.param == KeyType::kRsa2048 ? "Rsa2048"
-                                                                                : "Sm2");
+                                              : info.param == KeyType::kSm2     ? "Sm2"
+                                                                                : "Ed25519");
                          });
 
 TEST(CmsSign, KeyThatDoesNotMatchTheCertificateIsRefused) {

@@ -77,7 +77,9 @@ std::optional<std::string> Option(std::vector<std::string>& args, const std::str
 void Pki(const std::string& dir, const std::string& type_name) {
   const crypto::KeyType type = Must(crypto::ParseKeyType(type_name), "key type");
   TimePoint now = SystemClock::Instance().Now();
-  auto root_key = Must(crypto::PrivateKey::Generate(type), "key");
+  // CAs and TSAs do not use Ed25519: an Ed25519 mailbox sits under an ECDSA hierarchy.
+  const crypto::KeyType ca_type = type == crypto::KeyType::kEd25519 ? crypto::KeyType::kEcdsaP256 : type;
+  auto root_key = Must(crypto::PrivateKey::Generate(ca_type), "key");
   x509::CertificateSpec rs;
   rs.profile = x509::Profile::kRootCa;
   rs.subject_key = root_key.Public();
@@ -103,7 +105,7 @@ void Pki(const std::string& dir, const std::string& type_name) {
   issue("alice", type, x509::Profile::kSmime);
   issue("bob", type, x509::Profile::kSmime);
   issue("carol", type == crypto::KeyType::kSm2 ? type : crypto::KeyType::kEcdsaP256, x509::Profile::kSmime);
-  issue("tsa", type, x509::Profile::kTimeStamping);
+  issue("tsa", ca_type, x509::Profile::kTimeStamping);
 }
 
 class Serials final : public tsa::SerialSource {
