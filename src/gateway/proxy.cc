@@ -15,8 +15,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -28,6 +26,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <condition_variable>
+#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <list>
@@ -38,6 +37,7 @@
 #include "core/log.h"
 #include "gateway/internal/http_rules.h"
 #include "gateway/internal/tls_server.h"
+#include "gateway/internal/tls_stream.h"
 #include "net/http.h"
 #include "net/server.h"
 
@@ -285,7 +285,6 @@ class GatewayImpl {
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
   const ChallengeResponder* challenges() const { return challenges_; }
   TlsServer& tls() { return *tls_; }
-  asio::ssl::context& ssl_context() { return *ssl_context_; }
   uint16_t redirect_port() const {
     return options_.redirect_https_port != 0 ? options_.redirect_https_port : HttpsPort();
   }
@@ -341,7 +340,6 @@ class GatewayImpl {
   Metrics* metrics_;
 
   std::unique_ptr<TlsServer> tls_;
-  std::unique_ptr<asio::ssl::context> ssl_context_;
 
   std::mutex sites_mu_;
   std::shared_ptr<const SiteTable> sites_;
@@ -391,7 +389,7 @@ struct Outcome {
 };
 
 // One client connection on either listener (Beast examples style: one session object, errors
-// end only this session). Stream is tcp::socket (HTTP) or asio::ssl::stream<tcp::socket>.
+// end only this session). Stream is tcp::socket (HTTP) or TlsStream (HTTPS).
 template <class Stream>
 class Session final : public Connection {
  public:
@@ -1041,41 +1039,49 @@ asio::awaitable<void> RunHttps(GatewayImpl& gateway, Worker& worker, tcp::socket
   tcp::endpoint remote = socket.remote_endpoint(ec);
   if (ec) co_return;
   socket.set_option(tcp::no_delay(true), ec);
-  asio::ssl::stream<tcp::socket> stream(std::move(socket), gateway.ssl_context());
+  SSL* ssl = SSL_new(gateway.tls().context());
+  if (ssl == nullptr) co_return;
+  TlsStream stream(std::move(socket), ssl);
   tcp::socket& lowest = stream.next_layer();
   HandshakeChoice choice;
-  Session<asio::ssl::stream<tcp::socket>> session(gateway, worker, stream, lowest,
-                                                  AddressString(remote));
+  Session<TlsStream> session(gateway, worker, stream, lowest, AddressString(remote));
   session.StartHandshakeDeadline();
 
-  // Read the first record header ourselves before OpenSSL sees any byte: this is where a second
-  // TLS stack (TLCP, record version 0x0101) takes the connection over.
-  std::array<unsigned char, 1024> first;
-  size_t have = 0;
-  while (have < kRecordHeaderBytes) {
-    auto [read_ec, n] = co_await lowest.async_read_some(
-        asio::buffer(first.data() + have, first.size() - have), kUseTuple);
-    if (read_ec) co_return;
-    have += n;
+  // TLCP hook. Before any TLS library reads from the socket, the first record header is peeked
+  // (MSG_PEEK: the bytes stay in the socket). TLS and TLCP (GB/T 38636-2020) ClientHellos differ
+  // in the record version (0x0301..0x0303 vs 0x0101), so a second TLS stack can take the socket
+  // over here, unread, with SNI still to parse. Until one exists TLCP clients are refused.
+  std::array<unsigned char, kRecordHeaderBytes> first;
+  for (;;) {
+    auto [wait_ec] = co_await lowest.async_wait(tcp::socket::wait_read, kUseTuple);
+    if (wait_ec) co_return;
+    ssize_t n = ::recv(lowest.native_handle(), first.data(), first.size(), MSG_PEEK);
+    if (n <= 0) {
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+      co_return;
+    }
+    if (static_cast<size_t>(n) == first.size()) break;
+    // A record header split across segments: rare; look again shortly (the handshake deadline
+    // still applies, the sweep closes the socket when it passes).
+    asio::steady_timer timer(*worker.io);
+    timer.expires_after(std::chrono::milliseconds(5));
+    co_await timer.async_wait(kUseTuple);
   }
   switch (ClassifyFirstRecord(first.data())) {
     case FirstRecord::kTls:
       break;
     case FirstRecord::kTlcp:
-      // No TLCP stack yet: refuse like any other non-TLS client (a later issue plugs one in).
-      if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
-      co_return;
     case FirstRecord::kOther:
       if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
       co_return;
   }
-  TlsServer::Attach(stream.native_handle(), &choice);
-  auto [hs_ec, used] = co_await stream.async_handshake(asio::ssl::stream_base::server,
-                                                       asio::buffer(first.data(), have), kUseTuple);
+  TlsServer::Attach(ssl, &choice);
+  auto [hs_ec] = co_await stream.async_handshake(kUseTuple);
   if (hs_ec) {
     if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
     co_return;
   }
+  TlsServer::Attach(ssl, nullptr);
   if (choice.acme_challenge) {
     // RFC 8737 §3: the validation is the handshake itself; the connection carries no data.
     co_return;
@@ -1223,9 +1229,6 @@ Status GatewayImpl::Init(std::vector<SiteConfig> sites) {
     tls_options.session_tickets = options_.session_tickets;
     tls_options.ticket_key_rotation = options_.ticket_key_rotation;
     tls_ = TRY(TlsServer::Create(certificates_, challenges_, tls_options));
-    // The asio context shares the accepting SSL_CTX (one more reference; TlsServer keeps its).
-    SSL_CTX_up_ref(tls_->context());
-    ssl_context_ = std::make_unique<asio::ssl::context>(tls_->context());
     https_acceptor_ = TRY(Bind(options_.https_address, https_endpoint_));
   }
   if (!options_.http_address.empty()) {
@@ -1351,6 +1354,9 @@ void GatewayImpl::Start() {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (state_ != State::kCreated) return;
   state_ = State::kRunning;
+  // OpenSSL writes TLS records with write(2) on the socket: a peer that has gone away must give
+  // EPIPE, not a process-killing SIGPIPE (as in every server that writes to sockets).
+  std::signal(SIGPIPE, SIG_IGN);
   for (auto& worker : workers_) {
     Worker* w = worker.get();
     asio::co_spawn(*w->io, SweepLoop(*w),

@@ -125,7 +125,8 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Starts the I/O threads and accepting; returns at once. Idempotent; no effect after Stop().
+  // Starts the I/O threads and accepting; returns at once. Sets SIGPIPE to be ignored for the
+  // process (TLS records are written with write(2)). Idempotent; no effect after Stop().
   void Start();
 
   // Graceful stop (SIGTERM): stops accepting, closes idle connections, lets in-flight requests

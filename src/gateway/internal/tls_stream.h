@@ -1,0 +1,201 @@
+#pragma once
+
+// A server-side TLS connection that OpenSSL drives directly on the socket's descriptor
+// (non-blocking socket BIO), exposing the Asio AsyncReadStream/AsyncWriteStream interface that
+// Beast needs. Unlike asio::ssl::stream it keeps no BIO pair and no 17 KiB staging buffers per
+// connection and copies nothing on the way: with SSL_MODE_RELEASE_BUFFERS an idle connection
+// holds only OpenSSL's session state. Private to gateway/ (included by proxy.cc only).
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/system/error_code.hpp>
+#include <cerrno>
+#include <cstring>
+
+namespace autoseal::gateway::internal {
+
+class TlsStream {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  using executor_type = tcp::socket::executor_type;
+  using error_code = boost::system::error_code;
+
+  // Takes the socket (made non-blocking) and ssl (owned; set up for accepting on the socket).
+  TlsStream(tcp::socket socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {
+    error_code ignored;
+    socket_.non_blocking(true, ignored);
+    SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
+    SSL_set_accept_state(ssl_);
+  }
+  ~TlsStream() { SSL_free(ssl_); }
+  TlsStream(const TlsStream&) = delete;
+  TlsStream& operator=(const TlsStream&) = delete;
+
+  executor_type get_executor() { return socket_.get_executor(); }
+  tcp::socket& next_layer() { return socket_; }
+  SSL* native_handle() { return ssl_; }
+
+  // Runs the server handshake; completion signature void(error_code).
+  template <class Token>
+  auto async_handshake(Token&& token) {
+    return boost::asio::async_compose<Token, void(error_code)>(
+        HandshakeOp{this}, token, socket_);
+  }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return boost::asio::async_compose<Token, void(error_code, size_t)>(
+        IoOp<MutableBuffers, false>{this, buffers}, token, socket_);
+  }
+
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return boost::asio::async_compose<Token, void(error_code, size_t)>(
+        IoOp<ConstBuffers, true>{this, buffers}, token, socket_);
+  }
+
+ private:
+  // Maps a failed OpenSSL call's SSL_get_error code to an error_code; 0 means "wait".
+  enum class Wait { kNone, kRead, kWrite };
+  static Wait WaitFor(int ssl_error) {
+    if (ssl_error == SSL_ERROR_WANT_READ) return Wait::kRead;
+    if (ssl_error == SSL_ERROR_WANT_WRITE) return Wait::kWrite;
+    return Wait::kNone;
+  }
+  static error_code ErrorFor(int ssl_error) {
+    if (ssl_error == SSL_ERROR_ZERO_RETURN) return boost::asio::error::eof;
+    if (ssl_error == SSL_ERROR_SYSCALL) {
+      int e = errno;
+      ERR_clear_error();
+      // A peer that closes without close_notify: treat as end of stream.
+      if (e == 0) return boost::asio::error::eof;
+      return error_code(e, boost::system::system_category());
+    }
+    unsigned long err = ERR_get_error();
+    ERR_clear_error();
+    if (err == 0) return boost::asio::error::connection_reset;
+    return error_code(static_cast<int>(err), boost::asio::error::get_ssl_category());
+  }
+
+  template <class Self>
+  void WaitThen(Self& self, Wait wait) {
+    socket_.async_wait(wait == Wait::kRead ? tcp::socket::wait_read : tcp::socket::wait_write,
+                       std::move(self));
+  }
+
+  struct HandshakeOp {
+    TlsStream* stream;
+    template <class Self>
+    void operator()(Self& self, error_code ec = {}) {
+      if (ec) return self.complete(ec);
+      ERR_clear_error();
+      int r = SSL_do_handshake(stream->ssl_);
+      if (r == 1) return self.complete(error_code());
+      int e = SSL_get_error(stream->ssl_, r);
+      Wait wait = WaitFor(e);
+      if (wait == Wait::kNone) return self.complete(ErrorFor(e));
+      stream->WaitThen(self, wait);
+    }
+  };
+
+  // One SSL_read or SSL_write on the first non-empty buffer (several small write buffers, such
+  // as a header and a body piece, are gathered into one record through a scratch buffer).
+  // A result available at once is delivered through a post, as Asio requires of initiating
+  // functions.
+  template <class Buffers, bool kWrite>
+  struct IoOp {
+    TlsStream* stream;
+    Buffers buffers;
+    bool waited = false;
+    bool done = false;
+    error_code result_ec{};
+    size_t result_n = 0;
+
+    template <class Self>
+    void operator()(Self& self, error_code ec = {}) {
+      if (done) return self.complete(result_ec, result_n);
+      if (ec) return self.complete(ec, 0);
+      const char* data = nullptr;
+      size_t size = 0;
+      size_t total = 0;
+      size_t count = 0;
+      for (auto it = boost::asio::buffer_sequence_begin(buffers);
+           it != boost::asio::buffer_sequence_end(buffers); ++it) {
+        boost::asio::const_buffer b(*it);
+        if (b.size() == 0) continue;
+        if (count == 0) {
+          data = static_cast<const char*>(b.data());
+          size = b.size();
+        }
+        total += b.size();
+        ++count;
+      }
+      if (count == 0) return Finish(self, error_code(), 0);
+      if constexpr (kWrite) {
+        if (count > 1 && size < kScratchBytes) {
+          // Gather: a record per response header plus body piece, not one for each.
+          size_t n = 0;
+          for (auto it = boost::asio::buffer_sequence_begin(buffers);
+               it != boost::asio::buffer_sequence_end(buffers) && n < kScratchBytes; ++it) {
+            boost::asio::const_buffer b(*it);
+            size_t take = std::min(b.size(), kScratchBytes - n);
+            std::memcpy(Scratch() + n, b.data(), take);
+            n += take;
+          }
+          data = Scratch();
+          size = n;
+        }
+        size_t n = 0;
+        ERR_clear_error();
+        int r = SSL_write_ex(stream->ssl_, data, size, &n);
+        if (r == 1) return Finish(self, error_code(), n);
+        int e = SSL_get_error(stream->ssl_, r);
+        Wait wait = WaitFor(e);
+        if (wait == Wait::kNone) return Finish(self, ErrorFor(e), 0);
+        waited = true;
+        stream->WaitThen(self, wait);
+      } else {
+        (void)total;
+        size_t n = 0;
+        ERR_clear_error();
+        int r = SSL_read_ex(stream->ssl_, const_cast<char*>(data), size, &n);
+        if (r == 1) return Finish(self, error_code(), n);
+        int e = SSL_get_error(stream->ssl_, r);
+        Wait wait = WaitFor(e);
+        if (wait == Wait::kNone) return Finish(self, ErrorFor(e), 0);
+        waited = true;
+        stream->WaitThen(self, wait);
+      }
+    }
+
+    template <class Self>
+    void Finish(Self& self, error_code ec, size_t n) {
+      if (waited) return self.complete(ec, n);
+      done = true;
+      result_ec = ec;
+      result_n = n;
+      boost::asio::post(std::move(self));
+    }
+  };
+
+  // One TLS record's worth of plaintext, shared by the connections of one thread.
+  static constexpr size_t kScratchBytes = 16 * 1024;
+  static char* Scratch() {
+    thread_local char scratch[kScratchBytes];
+    return scratch;
+  }
+
+  tcp::socket socket_;
+  SSL* ssl_;
+};
+
+}  // namespace autoseal::gateway::internal
