@@ -33,7 +33,7 @@ start_tsa() {
   PIDS+=("$TSA_PID")
   local port=
   for _ in $(seq 1 100); do
-    port=$(grep -o '"msg":"tsa listening","address":"127.0.0.1:[0-9]*' tsa.log | grep -o '[0-9]*$')
+    port=$(grep -so '"msg":"tsa listening","address":"127.0.0.1:[0-9]*' tsa.log | grep -o '[0-9]*$')
     if [ -n "$port" ]; then TSA_URL="http://127.0.0.1:$port/"; return 0; fi
     kill -0 "$TSA_PID" 2>/dev/null || break
     sleep 0.1

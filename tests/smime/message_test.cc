@@ -1,0 +1,465 @@
+#include "smime/message.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "crypto/digest.h"
+#include "tsa/client.h"
+#include "tsa/messages.h"
+#include "tsa/responder.h"
+#include "tsa/serial.h"
+#include "x509/issue.h"
+
+namespace autoseal::smime {
+namespace {
+
+using crypto::KeyType;
+using crypto::PrivateKey;
+using x509::Certificate;
+using x509::CertificateSpec;
+using x509::Profile;
+
+std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+// Mailboxes of a throw-away hierarchy: root → intermediate → S/MIME leaves, plus a TSA.
+struct Identity {
+  PrivateKey key;
+  Certificate cert;
+};
+
+class Pki {
+ public:
+  Pki() : now_(SystemClock::Instance().Now()) {
+    root_key_ = Gen(KeyType::kEcdsaP256);
+    CertificateSpec rs;
+    rs.profile = Profile::kRootCa;
+    rs.subject_key = root_key_->Public();
+    rs.common_name = "S/MIME Test Root";
+    rs.organization = "autoseal tests";
+    rs.not_before = now_ - std::chrono::hours(48);
+    rs.not_after = now_ + std::chrono::hours(24 * 3650);
+    root_ = Must(x509::IssueCertificate(rs, nullptr, *root_key_));
+    int_key_ = Gen(KeyType::kEcdsaP256);
+    CertificateSpec is = rs;
+    is.profile = Profile::kIntermediateCa;
+    is.subject_key = int_key_->Public();
+    is.common_name = "S/MIME Test Intermediate";
+    is.path_length = 0;
+    is.not_after = now_ + std::chrono::hours(24 * 1825);
+    inter_ = Must(x509::IssueCertificate(is, &*root_, *root_key_));
+  }
+
+  Identity Mailbox(KeyType type, const std::string& email, int valid_days = 365) {
+    PrivateKey key = Gen(type);
+    CertificateSpec s;
+    s.profile = Profile::kSmime;
+    s.subject_key = key.Public();
+    s.common_name = email;
+    s.email_addresses = {email};
+    s.not_before = now_ - std::chrono::hours(24);
+    s.not_after = now_ + std::chrono::hours(24 * valid_days);
+    return {key, Must(x509::IssueCertificate(s, &*inter_, *int_key_))};
+  }
+
+  Identity Tsa() {
+    PrivateKey key = Gen(KeyType::kEcdsaP256);
+    CertificateSpec s;
+    s.profile = Profile::kTimeStamping;
+    s.subject_key = key.Public();
+    s.common_name = "S/MIME Test TSA";
+    s.not_before = now_ - std::chrono::hours(24);
+    s.not_after = now_ + std::chrono::hours(24 * 365);
+    return {key, Must(x509::IssueCertificate(s, &*inter_, *int_key_))};
+  }
+
+  const Certificate& root() const { return *root_; }
+  const Certificate& intermediate() const { return *inter_; }
+  TimePoint now() const { return now_; }
+
+ private:
+  static PrivateKey Gen(KeyType t) {
+    auto k = PrivateKey::Generate(t);
+    CHECK(k.has_value());
+    return *k;
+  }
+  template <typename T>
+  static T Must(Result<T> r) {
+    CHECK_MSG(r.has_value(), r ? "" : r.error().message().c_str());
+    return std::move(*r);
+  }
+  TimePoint now_;
+  std::optional<PrivateKey> root_key_, int_key_;
+  std::optional<Certificate> root_, inter_;
+};
+
+const std::string kMessage =
+    "From: Alice <alice@example.test>\n"
+    "To: Bob <bob@example.test>\n"
+    "Subject: The quarterly figures\n"
+    "Date: Sat, 28 Nov 2026 12:00:00 +0000\n"
+    "Message-ID: <figures@example.test>\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: multipart/mixed; boundary=\"b1\"\n"
+    "\n"
+    "--b1\n"
+    "Content-Type: text/plain; charset=utf-8\n"
+    "Content-Transfer-Encoding: 8bit\n"
+    "\n"
+    "Revenue grew by 12 % \xe2\x80\x94 see the attachment.\n"
+    "--b1\n"
+    "Content-Type: application/octet-stream; name=figures.bin\n"
+    "Content-Transfer-Encoding: base64\n"
+    "\n"
+    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
+    "--b1--\n";
+
+class MessageTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pki_ = new Pki();
+    alice_ = new Identity(pki_->Mailbox(KeyType::kEcdsaP256, "alice@example.test"));
+    bob_ = new Identity(pki_->Mailbox(KeyType::kRsa2048, "bob@example.test"));
+    Identity tsa = pki_->Tsa();
+    serials_ = new tsa::EpochSerialSource(7);
+    tsa::ResponderOptions o{.key = tsa.key, .chain = {tsa.cert, pki_->intermediate()}};
+    o.serials = serials_;
+    auto r = tsa::Responder::Create(std::move(o));
+    CHECK_MSG(r.has_value(), r ? "" : r.error().message().c_str());
+    responder_ = r->release();
+  }
+  static void TearDownTestSuite() {
+    delete responder_;
+    delete serials_;
+    delete bob_;
+    delete alice_;
+    delete pki_;
+  }
+
+  // The in-process TSA (RFC 3161 request → response → token).
+  static PostmarkFetcher Postmark(bool corrupt_imprint = false) {
+    return [corrupt_imprint](crypto::DigestAlgorithm digest, ByteView hashed) -> Result<Bytes> {
+      Bytes h(hashed.begin(), hashed.end());
+      if (corrupt_imprint) h[0] ^= 1;  // a token over some other signature
+      Bytes req = tsa::EncodeTimeStampReq(digest, h, Bytes{1, 2, 3}, true);
+      auto granted = TRY(tsa::ParseGrantedResponse(responder_->Respond(req)));
+      return granted.token;
+    };
+  }
+
+  static std::shared_ptr<const CmsSigner> Signer(const Identity& id) {
+    auto s = CmsSigner::Create({.key = id.key, .chain = {id.cert, pki_->intermediate()}});
+    CHECK_MSG(s.has_value(), s ? "" : s.error().message().c_str());
+    return *s;
+  }
+  static std::shared_ptr<const PreparedRecipient> To(const Identity& id) {
+    auto r = PreparedRecipient::Create({.certificate = id.cert});
+    CHECK_MSG(r.has_value(), r ? "" : r.error().message().c_str());
+    return *r;
+  }
+  SignMessageOptions SignWith(const Identity& id, bool postmark = true) const {
+    SignMessageOptions o;
+    o.signer = Signer(id);
+    o.signing_time = pki_->now();
+    if (postmark) o.postmark = Postmark();
+    return o;
+  }
+  VerifyOptions Trust() const {
+    VerifyOptions o;
+    o.roots = {pki_->root()};
+    o.at = pki_->now();
+    return o;
+  }
+  static std::string FieldValue(const std::vector<HeaderField>& fields, std::string_view name) {
+    for (const HeaderField& f : fields)
+      if (f.name == name) return f.raw_value;
+    return "";
+  }
+
+  static Pki* pki_;
+  static Identity* alice_;
+  static Identity* bob_;
+  static tsa::EpochSerialSource* serials_;
+  static tsa::Responder* responder_;
+};
+Pki* MessageTest::pki_ = nullptr;
+Identity* MessageTest::alice_ = nullptr;
+Identity* MessageTest::bob_ = nullptr;
+tsa::EpochSerialSource* MessageTest::serials_ = nullptr;
+tsa::Responder* MessageTest::responder_ = nullptr;
+
+TEST_F(MessageTest, SignedAndPostmarkedMessageVerifiesWithEveryDetail) {
+  auto signed_msg = SignMessage(AsBytes(kMessage), SignWith(*alice_));
+  ASSERT_TRUE(signed_msg.has_value()) << signed_msg.error().message();
+  std::string text = Str(*signed_msg);
+  EXPECT_NE(text.find("multipart/signed"), std::string::npos);
+  EXPECT_NE(text.find("micalg=sha-256"), std::string::npos);
+  EXPECT_EQ(text.find('\r'), std::string::npos) << "LF in, LF out";
+  EXPECT_TRUE(text.starts_with("From: Alice <alice@example.test>\n"));
+
+  MessageVerifyReport r = VerifyMessage(*signed_msg, Trust());
+  ASSERT_TRUE(r.ok()) << (r.Problems().empty() ? "" : r.Problems().front());
+  EXPECT_EQ(r.form, SmimeForm::kMultipartSigned);
+  ASSERT_EQ(r.cms.signers.size(), 1u);
+  const SignerReport& s = r.cms.signers[0];
+  EXPECT_EQ(s.signature, SignatureVerdict::kValid);
+  EXPECT_EQ(s.chain, ChainVerdict::kValid);
+  EXPECT_EQ(s.certificate->EmailAddresses(), std::vector<std::string>{"alice@example.test"});
+  EXPECT_EQ(s.postmark.verdict, PostmarkVerdict::kValid);
+  ASSERT_TRUE(s.postmark.time.has_value());
+  EXPECT_EQ(r.protection, HeaderProtection::kClear);
+  EXPECT_EQ(FieldValue(r.protected_headers, "Subject"), " The quarterly figures");
+  EXPECT_EQ(r.from, "alice@example.test");
+  EXPECT_TRUE(r.from_matches_signer);
+}
+
+TEST_F(MessageTest, OneChangedByteAnywhereInTheSignedPartIsDetected) {
+  auto signed_msg = SignMessage(AsBytes(kMessage), SignWith(*alice_, false));
+  ASSERT_TRUE(signed_msg.has_value());
+  std::string text = Str(*signed_msg);
+  struct Case {
+    const char* what;
+    size_t search_from;  // where the signed part starts
+    std::string from, to;
+  } cases[] = {
+      {"body", 0, "Revenue grew by 12", "Revenue grew by 13"},
+      // The protected Subject is the one after hp= (the first one is outside the signature).
+      {"protected header", text.find("hp="), "Subject: The quarterly figures",
+       "Subject: The quarterly figurez"},
+      {"attachment", 0, "AAECAwQFBgcICQoL", "AAECAwQFBgcICQoM"},
+  };
+  for (const Case& c : cases) {
+    std::string tampered = text;
+    size_t at = tampered.find(c.from, c.search_from);
+    ASSERT_NE(at, std::string::npos) << c.what;
+    tampered.replace(at, c.from.size(), c.to);
+    MessageVerifyReport r = VerifyMessage(AsBytes(tampered), Trust());
+    EXPECT_FALSE(r.ok()) << c.what;
+    ASSERT_EQ(r.cms.signers.size(), 1u) << c.what;
+    EXPECT_EQ(r.cms.signers[0].signature, SignatureVerdict::kContentAltered) << c.what;
+  }
+}
+
+TEST_F(MessageTest, AChangedOuterHeaderDoesNotChangeWhatTheSignatureVouchesFor) {
+  auto signed_msg = SignMessage(AsBytes(kMessage), SignWith(*alice_, false));
+  ASSERT_TRUE(signed_msg.has_value());
+  std::string text = Str(*signed_msg);
+  size_t at = text.find("Subject: The quarterly figures");
+  ASSERT_EQ(at, text.rfind("Subject: The quarterly figures", at));
+  text.replace(at, 30, "Subject: Wire the money today!");
+  MessageVerifyReport r = VerifyMessage(AsBytes(text), Trust());
+  EXPECT_TRUE(r.ok());
+  // RFC 9788: a reader shows the protected Subject, not the altered outer one.
+  EXPECT_EQ(FieldValue(r.protected_headers, "Subject"), " The quarterly figures");
+}
+
+TEST_F(MessageTest, AChangedSignatureByteIsDetected) {
+  auto signed_msg = SignMessage(AsBytes(kMessage), SignWith(*alice_, false));
+  ASSERT_TRUE(signed_msg.has_value());
+  auto mime = MimeMessage::Parse(*signed_msg);
+  ASSERT_TRUE(mime.has_value());
+  Bytes sig = *mime->DetachedSignature();
+  // The signature value is the last thing in a SignerInfo without unsigned attributes.
+  sig[sig.size() - 5] ^= 0x01;
+  auto rebuilt = BuildMultipartSigned(mime->MessageHeaders(), *mime->SignedContent(), sig,
+                                      "sha-256", Newline::kLf);
+  ASSERT_TRUE(rebuilt.has_value());
+  MessageVerifyReport r = VerifyMessage(*rebuilt, Trust());
+  EXPECT_FALSE(r.ok());
+  ASSERT_FALSE(r.cms.signers.empty());
+  EXPECT_EQ(r.cms.signers[0].signature, SignatureVerdict::kBadSignature);
+}
+
+TEST_F(MessageTest, APostmarkOverADifferentSignatureIsDetected) {
+  SignMessageOptions o = SignWith(*alice_, false);
+  o.postmark = Postmark(/*corrupt_imprint=*/true);
+  auto signed_msg = SignMessage(AsBytes(kMessage), o);
+  ASSERT_TRUE(signed_msg.has_value()) << signed_msg.error().message();
+  MessageVerifyReport r = VerifyMessage(*signed_msg, Trust());
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.cms.signers.size(), 1u);
+  EXPECT_EQ(r.cms.signers[0].signature, SignatureVerdict::kValid);
+  EXPECT_EQ(r.cms.signers[0].postmark.verdict, PostmarkVerdict::kWrongSignature);
+}
+
+TEST_F(MessageTest, OpaqueSignatureCarriesTheContent) {
+  SignMessageOptions o = SignWith(*alice_);
+  o.opaque = true;
+  auto signed_msg = SignMessage(AsBytes(kMessage), o);
+  ASSERT_TRUE(signed_msg.has_value()) << signed_msg.error().message();
+  EXPECT_NE(Str(*signed_msg).find("smime-type=signed-data"), std::string::npos);
+  MessageVerifyReport r = VerifyMessage(*signed_msg, Trust());
+  ASSERT_TRUE(r.ok()) << (r.Problems().empty() ? "" : r.Problems().front());
+  EXPECT_EQ(r.form, SmimeForm::kSignedData);
+  std::string content = Str(r.content);
+  // 8-bit content travels unchanged inside CMS.
+  EXPECT_NE(content.find("Revenue grew by 12 % \xe2\x80\x94"), std::string::npos);
+  EXPECT_NE(content.find("Subject: The quarterly figures"), std::string::npos);
+}
+
+TEST_F(MessageTest, EncryptedMessageHidesTheSubjectAndDecryptsToTheOriginal) {
+  EncryptMessageOptions o;
+  o.recipients = {To(*bob_)};
+  auto enc = EncryptMessage(AsBytes(kMessage), o);
+  ASSERT_TRUE(enc.has_value()) << enc.error().message();
+  // What every client reads: EnvelopedData, AES-256-CBC, RSA PKCS#1 v1.5.
+  EXPECT_EQ(enc->plan.type, CmsType::kEnvelopedData);
+  EXPECT_EQ(enc->plan.cipher, ContentCipher::kAes256Cbc);
+  EXPECT_EQ(enc->plan.key_encryption, std::vector<KeyEncryption>{KeyEncryption::kRsaPkcs1v15});
+  std::string text = Str(enc->message);
+  EXPECT_NE(text.find("Subject: [...]\n"), std::string::npos);
+  EXPECT_EQ(text.find("quarterly"), std::string::npos);
+  EXPECT_NE(text.find("smime-type=enveloped-data"), std::string::npos);
+  EXPECT_NE(text.find("Message-ID: <figures@example.test>"), std::string::npos);
+
+  auto dec = DecryptMessage(enc->message, bob_->cert, bob_->key);
+  ASSERT_TRUE(dec.has_value()) << dec.error().message();
+  EXPECT_EQ(dec->protection, HeaderProtection::kCipher);
+  std::string plain = Str(dec->message);
+  auto m = MimeMessage::Parse(dec->message);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->Header("Subject"), "The quarterly figures");
+  EXPECT_EQ(m->Header("From"), "Alice <alice@example.test>");
+  EXPECT_NE(plain.find("Revenue grew by 12 % \xe2\x80\x94 see the attachment.\n"), std::string::npos);
+  EXPECT_NE(plain.find("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"), std::string::npos);
+}
+
+TEST_F(MessageTest, DecryptingWithTheWrongKeyOrDamagedInputSaysWhy) {
+  EncryptMessageOptions o;
+  o.recipients = {To(*bob_)};
+  auto enc = EncryptMessage(AsBytes(kMessage), o);
+  ASSERT_TRUE(enc.has_value());
+  // Alice is not a recipient.
+  auto wrong = DecryptMessage(enc->message, alice_->cert, alice_->key);
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kNotFound) << wrong.error().message();
+  // Bob's certificate with another RSA key.
+  Identity other = pki_->Mailbox(KeyType::kRsa2048, "bob@example.test");
+  auto bad_key = DecryptMessage(enc->message, bob_->cert, other.key);
+  ASSERT_FALSE(bad_key.has_value());
+  EXPECT_NE(bad_key.error().code(), ErrorCode::kInternal);
+  // Truncated CMS inside a well-formed MIME wrapper.
+  auto mime = MimeMessage::Parse(enc->message);
+  Bytes der = *mime->Pkcs7Body();
+  der.resize(der.size() / 2);
+  auto cut = BuildPkcs7Mime(mime->MessageHeaders(), "enveloped-data", der, Newline::kLf);
+  auto truncated = DecryptMessage(*cut, bob_->cert, bob_->key);
+  ASSERT_FALSE(truncated.has_value());
+  EXPECT_EQ(truncated.error().code(), ErrorCode::kParse) << truncated.error().message();
+  // Garbage.
+  Bytes junk(300, 0x41);
+  auto garbage = BuildPkcs7Mime(mime->MessageHeaders(), "enveloped-data", junk, Newline::kLf);
+  auto g = DecryptMessage(*garbage, bob_->cert, bob_->key);
+  ASSERT_FALSE(g.has_value());
+  EXPECT_EQ(g.error().code(), ErrorCode::kParse);
+  // A message that is not encrypted.
+  auto plain = DecryptMessage(AsBytes(kMessage), bob_->cert, bob_->key);
+  ASSERT_FALSE(plain.has_value());
+  EXPECT_NE(plain.error().message().find("not encrypted"), std::string::npos);
+  // Verify on garbage says it is malformed rather than crashing.
+  MessageVerifyReport r = VerifyMessage(*garbage, Trust());
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(r.Problems().empty());
+}
+
+TEST_F(MessageTest, SignedThenEncryptedMessageDecryptsAndVerifies) {
+  EncryptMessageOptions eo;
+  eo.recipients = {To(*bob_), To(*alice_)};
+  auto enc = SignAndEncryptMessage(AsBytes(kMessage), SignWith(*alice_), eo);
+  ASSERT_TRUE(enc.has_value()) << enc.error().message();
+  EXPECT_EQ(enc->plan.key_encryption,
+            (std::vector<KeyEncryption>{KeyEncryption::kRsaPkcs1v15, KeyEncryption::kEcdhSha256Kdf}));
+  for (const Identity* who : {bob_, alice_}) {
+    auto dec = DecryptMessage(enc->message, who->cert, who->key);
+    ASSERT_TRUE(dec.has_value()) << dec.error().message();
+    EXPECT_EQ(dec->protection, HeaderProtection::kCipher);
+    MessageVerifyReport r = VerifyMessage(dec->message, Trust());
+    ASSERT_TRUE(r.ok()) << (r.Problems().empty() ? "" : r.Problems().front());
+    EXPECT_EQ(r.protection, HeaderProtection::kCipher);
+    EXPECT_EQ(FieldValue(r.protected_headers, "Subject"), " The quarterly figures");
+    EXPECT_EQ(r.cms.signers[0].postmark.verdict, PostmarkVerdict::kValid);
+    auto m = MimeMessage::Parse(dec->message);
+    EXPECT_EQ(m->Header("Subject"), "The quarterly figures");
+  }
+}
+
+TEST_F(MessageTest, Sm2MailboxesSignAndEncrypt) {
+  Identity carol = pki_->Mailbox(KeyType::kSm2, "carol@example.test");
+  Identity dave = pki_->Mailbox(KeyType::kSm2, "dave@example.test");
+  std::string msg = kMessage;
+  msg.replace(msg.find("Alice <alice@example.test>"), 26, "Carol <carol@example.test>");
+  auto signed_msg = SignMessage(AsBytes(msg), SignWith(carol));
+  ASSERT_TRUE(signed_msg.has_value()) << signed_msg.error().message();
+  EXPECT_NE(Str(*signed_msg).find("micalg=sm3"), std::string::npos);
+  MessageVerifyReport r = VerifyMessage(*signed_msg, Trust());
+  ASSERT_TRUE(r.ok()) << (r.Problems().empty() ? "" : r.Problems().front());
+  EXPECT_EQ(r.cms.signers[0].digest, crypto::DigestAlgorithm::kSm3);
+
+  EncryptMessageOptions eo;
+  eo.recipients = {To(dave)};
+  auto enc = EncryptMessage(*signed_msg, eo);
+  ASSERT_TRUE(enc.has_value()) << enc.error().message();
+  EXPECT_EQ(enc->plan.cipher, ContentCipher::kSm4Cbc);
+  auto dec = DecryptMessage(enc->message, dave.cert, dave.key);
+  ASSERT_TRUE(dec.has_value()) << dec.error().message();
+  MessageVerifyReport r2 = VerifyMessage(dec->message, Trust());
+  EXPECT_TRUE(r2.ok()) << (r2.Problems().empty() ? "" : r2.Problems().front());
+}
+
+TEST_F(MessageTest, ExpiredOrUntrustedSignersFail) {
+  auto signed_msg = SignMessage(AsBytes(kMessage), SignWith(*alice_, false));
+  ASSERT_TRUE(signed_msg.has_value());
+  VerifyOptions later = Trust();
+  later.at = pki_->now() + std::chrono::hours(24 * 400);
+  MessageVerifyReport expired = VerifyMessage(*signed_msg, later);
+  EXPECT_FALSE(expired.ok());
+  EXPECT_EQ(expired.cms.signers[0].chain, ChainVerdict::kExpired);
+
+  Pki other;
+  VerifyOptions stranger = Trust();
+  stranger.roots = {other.root()};
+  MessageVerifyReport untrusted = VerifyMessage(*signed_msg, stranger);
+  EXPECT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.cms.signers[0].chain, ChainVerdict::kUntrusted);
+  EXPECT_EQ(untrusted.cms.signers[0].signature, SignatureVerdict::kValid);
+}
+
+TEST_F(MessageTest, AFromAddressNotInTheSignerCertificateFails) {
+  std::string msg = kMessage;
+  msg.replace(msg.find("Alice <alice@example.test>"), 26, "Mallory <ceo@example.test>");
+  auto signed_msg = SignMessage(AsBytes(msg), SignWith(*alice_, false));
+  ASSERT_TRUE(signed_msg.has_value());
+  MessageVerifyReport r = VerifyMessage(*signed_msg, Trust());
+  EXPECT_TRUE(r.cms.ok());
+  EXPECT_FALSE(r.ok());
+  ASSERT_FALSE(r.Problems().empty());
+  EXPECT_NE(r.Problems().back().find("ceo@example.test"), std::string::npos);
+}
+
+TEST_F(MessageTest, LargeAttachmentRoundTrips) {
+  // 3 MiB of binary data, base64 in 76-column lines, as a client attaches it.
+  Bytes blob(3 << 20);
+  for (size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  std::string b64 = Base64Encode(blob);
+  std::string wrapped;
+  for (size_t i = 0; i < b64.size(); i += 76) wrapped += b64.substr(i, 76) + "\r\n";
+  std::string msg =
+      "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: big\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\n"
+      "see attached\r\n--zz\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\n" +
+      wrapped + "--zz--\r\n";
+  EncryptMessageOptions eo;
+  eo.recipients = {To(*bob_)};
+  auto enc = SignAndEncryptMessage(AsBytes(msg), SignWith(*alice_, false), eo);
+  ASSERT_TRUE(enc.has_value()) << enc.error().message();
+  auto dec = DecryptMessage(enc->message, bob_->cert, bob_->key);
+  ASSERT_TRUE(dec.has_value()) << dec.error().message();
+  MessageVerifyReport r = VerifyMessage(dec->message, Trust());
+  ASSERT_TRUE(r.ok()) << (r.Problems().empty() ? "" : r.Problems().front());
+  EXPECT_NE(Str(dec->message).find(wrapped), std::string::npos) << "attachment changed";
+}
+
+}  // namespace
+}  // namespace autoseal::smime
