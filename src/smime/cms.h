@@ -44,7 +44,8 @@ bool IsAuthenticated(ContentCipher cipher);
 enum class KeyEncryption {
   kRsaPkcs1v15,     // KTRI rsaEncryption (RFC 3370 §4.2.1): what every client reads
   kRsaOaep,         // KTRI id-RSAES-OAEP with SHA-256 / MGF1-SHA-256 (RFC 8017, RFC 4055)
-  kEcdhSha256Kdf,   // KARI dhSinglePass-stdDH-sha256kdf-scheme + AES key wrap (RFC 5753)
+  kEcdhSha256Kdf,   // KARI dhSinglePass-stdDH-sha256kdf-scheme + AES key wrap (RFC 5753); when
+                    // decrypting, any ECDH KARI (see Decrypted::kdf_digest)
   kSm2,             // KTRI sm2-3 encryption (GM/T 0010, C1C3C2 DER per GM/T 0009)
 };
 std::string_view KeyEncryptionName(KeyEncryption alg);  // "RSA PKCS#1 v1.5", "RSA-OAEP", ...
@@ -375,7 +376,10 @@ struct Decrypted {
   Bytes content;
   CmsType type = CmsType::kEnvelopedData;
   ContentCipher cipher = ContentCipher::kAes256Cbc;
+  // For KARI, key_encryption is kEcdhSha256Kdf whatever the KDF; kdf_digest says which one the
+  // sender used (SHA-1 for OpenSSL 3.0's default). kNone for key transport.
   KeyEncryption key_encryption = KeyEncryption::kRsaPkcs1v15;
+  crypto::DigestAlgorithm kdf_digest = crypto::DigestAlgorithm::kNone;
   std::string content_type;  // encryptedContentInfo.contentType, dotted
 };
 

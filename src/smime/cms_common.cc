@@ -30,7 +30,7 @@ std::string_view KeyEncryptionName(KeyEncryption alg) {
   switch (alg) {
     case KeyEncryption::kRsaPkcs1v15: return "RSA PKCS#1 v1.5";
     case KeyEncryption::kRsaOaep: return "RSA-OAEP (SHA-256)";
-    case KeyEncryption::kEcdhSha256Kdf: return "ECDH (SHA-256 KDF)";
+    case KeyEncryption::kEcdhSha256Kdf: return "ECDH";  // the KDF: Decrypted::kdf_digest
     case KeyEncryption::kSm2: return "SM2";
   }
   return "?";

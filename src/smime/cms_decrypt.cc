@@ -22,6 +22,7 @@ std::unexpected<Error> Unsupported(std::string_view what, ByteView o) {
 struct KeyResult {
   Bytes cek;
   KeyEncryption alg;
+  DigestAlgorithm kdf = DigestAlgorithm::kNone;
 };
 
 // RSAES-OAEP-params (RFC 8017 A.2.1): hashFunc [0] DEFAULT sha1, maskGenFunc [1] DEFAULT
@@ -206,7 +207,7 @@ Result<std::optional<KeyResult>> TryKari(const ber::Element& ri, int depth, cons
       wrap_alg.encoding, ukm ? std::optional<ByteView>(*ukm) : std::nullopt, kek_len);
   Bytes kek = internal::X963Kdf(*kdf, z, shared, kek_len);
   Bytes cek = TRY(internal::AesUnwrap(kek, *wrapped));
-  return std::optional(KeyResult{std::move(cek), KeyEncryption::kEcdhSha256Kdf});
+  return std::optional(KeyResult{std::move(cek), KeyEncryption::kEcdhSha256Kdf, *kdf});
 }
 
 }  // namespace
@@ -257,6 +258,7 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
     return Fail(ErrorCode::kNotFound, "the message is not encrypted to " + certificate.Subject() +
                                           " (no RecipientInfo for this certificate)");
   result.key_encryption = k->alg;
+  result.kdf_digest = k->kdf;
 
   // EncryptedContentInfo.
   ber::Reader er(eci.contents, d + 2);

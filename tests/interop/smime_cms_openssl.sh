@@ -69,6 +69,8 @@ for c in "-aes256" "-aes128 -stream" "-aes-256-gcm" "-aes-128-gcm -stream"; do
   check "openssl cms -encrypt $c to EC (SHA-1 and SHA-256 KDF) decrypts with us" \
     bash -c "for kdf in '' '-keyopt ecdh_kdf_md:sha256'; do openssl cms -encrypt -binary $c -outform DER -in msg.txt -out oe.der -recip $P/carol.pem \$kdf && '$TOOL' decrypt oe.der d.txt $P/carol.pem $P/carol.key && cmp d.txt msg.txt || exit 1; done"
 done
+check "openssl's default EC recipient (SHA-1 KDF) is reported as such, -keyopt ecdh_kdf_md:sha256 as SHA-256" \
+  bash -c "openssl cms -encrypt -binary -aes256 -outform DER -in msg.txt -out k1.der -recip $P/carol.pem && '$TOOL' decrypt k1.der d.txt $P/carol.pem $P/carol.key | grep -q 'KDF SHA-1' && openssl cms -encrypt -binary -aes256 -outform DER -in msg.txt -out k2.der -recip $P/carol.pem -keyopt ecdh_kdf_md:sha256 && '$TOOL' decrypt k2.der d.txt $P/carol.pem $P/carol.key | grep -q 'KDF SHA-256'"
 openssl cms -encrypt -binary -aes-256-gcm -outform DER -in msg.txt -out gcm.der $P/bob.pem
 python3 -c "import sys; b=bytearray(open('gcm.der','rb').read()); b[-20]^=1; open('gcm-bad.der','wb').write(b)"
 if "$TOOL" decrypt gcm-bad.der d.txt $P/bob.pem $P/bob.key 2>err.txt; then fail "altered GCM ciphertext accepted"

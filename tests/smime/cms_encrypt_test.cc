@@ -100,6 +100,8 @@ TEST_P(CmsRoundTrip, DecryptsWhatItEncryptsWholeAndStreamed) {
     EXPECT_TRUE(AsString(d->content) == *content);
     EXPECT_EQ(d->cipher, c.cipher);
     EXPECT_EQ(d->key_encryption, c.expect);
+    EXPECT_EQ(d->kdf_digest, c.expect == KeyEncryption::kEcdhSha256Kdf ? crypto::DigestAlgorithm::kSha256
+                                                                       : crypto::DigestAlgorithm::kNone);
     // Streamed, with and without the length known: DER and BER.
     for (bool known : {true, false}) {
       auto s = BeginEncrypt({rec}, o, known ? std::optional<uint64_t>(content->size()) : std::nullopt);

@@ -228,7 +228,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << "cipher: " << smime::ContentCipherName(d->cipher)
-              << "\nkey: " << smime::KeyEncryptionName(d->key_encryption) << "\n";
+              << "\nkey: " << smime::KeyEncryptionName(d->key_encryption);
+    if (d->kdf_digest != crypto::DigestAlgorithm::kNone) std::cout << ", KDF " << crypto::DigestName(d->kdf_digest);
+    std::cout << "\n";
     Write(a[1], d->content);
     return 0;
   }
