@@ -7,3 +7,6 @@ target_link_libraries(gateway_tls_driver PRIVATE autoseal_gateway autoseal_core 
 autoseal_interop(gateway_tls gateway_tls.sh)
 set_property(TEST interop.gateway_tls APPEND PROPERTY ENVIRONMENT
              "GATEWAY_DRIVER=$<TARGET_FILE:gateway_tls_driver>")
+
+# Certificate automation end to end: origin + autoseal ca serve (or Pebble) + autoseal gateway.
+autoseal_interop(gateway_e2e gateway_e2e.sh)
