@@ -153,7 +153,7 @@ class Connection;
 // One I/O thread: its event loop, its connections (for the deadline sweep), its origin
 // connection pool and its spare relay buffers. Only its own thread touches these.
 struct Worker {
-  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   std::thread thread;
   std::list<Connection*> connections;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Upstream>>> pool;

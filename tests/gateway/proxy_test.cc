@@ -423,6 +423,54 @@ TEST_F(GatewayTest, StopLetsAnInFlightRequestFinish) {
   EXPECT_EQ(r.Header("Connection").value_or(""), "close");
 }
 
+TEST_F(GatewayTest, ClosesIdleAndSlowConnections) {
+  GatewayOptions options;
+  options.idle_timeout = std::chrono::milliseconds(300);
+  options.header_timeout = std::chrono::milliseconds(300);
+  StartGateway(options);
+  Client idle;
+  ASSERT_TRUE(idle.ConnectTls(gateway_->HttpsPort(), "a.test")) << idle.error();
+  ASSERT_EQ(Get(idle, "a.test", "/").status, 200);
+  EXPECT_TRUE(idle.PeerClosed());  // the keep-alive connection idled out
+  Client slowloris;
+  ASSERT_TRUE(slowloris.ConnectTls(gateway_->HttpsPort(), "a.test")) << slowloris.error();
+  ASSERT_TRUE(slowloris.Write("GET / HTTP/1.1\r\nHost: a.test\r\nX-Slow: "));
+  EXPECT_TRUE(slowloris.PeerClosed());  // the header never completed
+}
+
+TEST_F(GatewayTest, RefusesTlcpAndNonTlsClientsBeforeOpenSsl) {
+  StartGateway();
+  // A TLCP ClientHello record header (GB/T 38636-2020: record version 0x0101).
+  Client tlcp;
+  ASSERT_TRUE(tlcp.ConnectPlain(gateway_->HttpsPort()));
+  ASSERT_TRUE(tlcp.Write(std::string("\x16\x01\x01\x00\x30", 5) + std::string(0x30, '\0')));
+  EXPECT_TRUE(tlcp.PeerClosed());
+  Client plain;
+  ASSERT_TRUE(plain.ConnectPlain(gateway_->HttpsPort()));
+  ASSERT_TRUE(plain.Write("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  EXPECT_TRUE(plain.PeerClosed());
+  EXPECT_TRUE(testing::Eventually([&] {
+    return metrics_.RenderPrometheus().find("autoseal_gateway_tls_handshake_failures_total 2\n") !=
+           std::string::npos;
+  }));
+}
+
+TEST_F(GatewayTest, RefusesConnectionsBeyondTheLimit) {
+  GatewayOptions options;
+  options.max_connections = 1;
+  StartGateway(options);
+  Client first;
+  ASSERT_TRUE(first.ConnectTls(gateway_->HttpsPort(), "a.test")) << first.error();
+  ASSERT_EQ(Get(first, "a.test", "/").status, 200);
+  Client second;
+  EXPECT_FALSE(second.ConnectTls(gateway_->HttpsPort(), "a.test"));
+  first.Close();
+  EXPECT_TRUE(testing::Eventually([&] {
+    Client third;
+    return third.ConnectTls(gateway_->HttpsPort(), "a.test");
+  }));
+}
+
 TEST(GatewayCreateTest, RefusesBadSitesAndOptions) {
   testing::StaticCertificateSource source;
   testing::StaticChallenges challenges;

@@ -270,8 +270,10 @@ class Client {
   // Reads what is available (blocking for at least one byte); "" at EOF or error.
   std::string ReadSome(size_t max = 65536) {
     std::string buf(max, '\0');
+    errno = 0;
     long n = ssl_ ? SSL_read(ssl_, buf.data(), static_cast<int>(max))
                   : ::recv(fd_, buf.data(), max, 0);
+    timed_out_ = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     if (n <= 0) return "";
     buf.resize(static_cast<size_t>(n));
     return buf;
@@ -369,8 +371,8 @@ class Client {
     r.ok = true;
     return r;
   }
-  // True when the peer closed the connection (reads EOF).
-  bool PeerClosed() { return pending_.empty() && ReadSome().empty(); }
+  // True when the peer closed the connection (reads EOF or a reset; not a read timeout).
+  bool PeerClosed() { return pending_.empty() && ReadSome().empty() && !timed_out_; }
 
   void Close() {
     if (ssl_) {
@@ -397,6 +399,7 @@ class Client {
   SSL* ssl_ = nullptr;
   std::string error_;
   std::string pending_;
+  bool timed_out_ = false;
 };
 
 // Waits (up to 30 s) until condition holds; returns whether it did. For effects that follow a

@@ -1,0 +1,90 @@
+// The proxy's HTTP rules (gateway/internal/http_rules.h) as pure functions.
+
+#include "gateway/internal/http_rules.h"
+
+#include <gtest/gtest.h>
+
+namespace autoseal::gateway::internal {
+namespace {
+
+TEST(ProxyRulesTest, NormalizesHostFields) {
+  EXPECT_EQ(NormalizeHost("Example.COM").value_or(""), "example.com");
+  EXPECT_EQ(NormalizeHost("example.com:8443").value_or(""), "example.com");
+  EXPECT_EQ(NormalizeHost("example.com.").value_or(""), "example.com");
+  EXPECT_EQ(NormalizeHost("[::1]:443").value_or(""), "[::1]");
+  EXPECT_FALSE(NormalizeHost(""));
+  EXPECT_FALSE(NormalizeHost("exa mple.com"));
+  EXPECT_FALSE(NormalizeHost("example.com:http"));
+  EXPECT_FALSE(NormalizeHost("evil.com\r\nX: y"));
+  EXPECT_FALSE(NormalizeHost("[::1"));
+}
+
+TEST(ProxyRulesTest, MatchesWildcardsOnOneLeftMostLabel) {
+  EXPECT_TRUE(ServerNameMatches("*.example.com", "www.example.com"));
+  EXPECT_FALSE(ServerNameMatches("*.example.com", "a.b.example.com"));
+  EXPECT_FALSE(ServerNameMatches("*.example.com", "example.com"));
+  EXPECT_TRUE(ServerNameMatches("example.com", "example.com"));
+}
+
+TEST(ProxyRulesTest, ParsesOriginUrls) {
+  auto origin = ParseOriginUrl("http://10.0.0.5:8080/app/");
+  ASSERT_TRUE(origin.has_value());
+  EXPECT_EQ(origin->host, "10.0.0.5");
+  EXPECT_EQ(origin->port, 8080);
+  EXPECT_EQ(origin->base_path, "/app");
+  EXPECT_EQ(origin->authority, "10.0.0.5:8080");
+  auto v6 = ParseOriginUrl("http://[::1]");
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 80);
+  EXPECT_FALSE(ParseOriginUrl("https://example.com"));
+  EXPECT_FALSE(ParseOriginUrl("http://user@example.com"));
+  EXPECT_FALSE(ParseOriginUrl("http://example.com:0"));
+  EXPECT_FALSE(ParseOriginUrl("http://example.com/?q"));
+}
+
+TEST(ProxyRulesTest, ValidatesSiteLists) {
+  SiteConfig a{.name = "a", .server_names = {"a.test"}, .origin = "http://127.0.0.1:1"};
+  SiteConfig b{.name = "b", .server_names = {"a.test"}, .origin = "http://127.0.0.1:1"};
+  EXPECT_TRUE(ValidateSites({a}).has_value());
+  EXPECT_FALSE(ValidateSites({a, b}).has_value());  // a.test claimed twice
+  SiteConfig bad_wildcard{.name = "c", .server_names = {"a.*.test"}, .origin = "http://h:1"};
+  EXPECT_FALSE(ValidateSites({bad_wildcard}).has_value());
+}
+
+TEST(ProxyRulesTest, KnowsTheHopByHopFields) {
+  for (const char* name : {"Connection", "keep-alive", "Proxy-Connection", "TE",
+                           "Transfer-Encoding", "Upgrade"}) {
+    EXPECT_TRUE(IsHopByHop(name)) << name;
+  }
+  for (const char* name : {"Host", "Trailer", "Content-Length", "Cookie"}) {
+    EXPECT_FALSE(IsHopByHop(name)) << name;
+  }
+  std::vector<std::string> options;
+  AppendConnectionOptions(" Keep-Alive , X-Private,,upgrade", options);
+  EXPECT_EQ(options, (std::vector<std::string>{"keep-alive", "x-private", "upgrade"}));
+}
+
+TEST(ProxyRulesTest, FormatsForwardedPerRfc7239) {
+  EXPECT_EQ(ForwardedNode("192.0.2.1"), "192.0.2.1");
+  EXPECT_EQ(ForwardedNode("2001:db8::1"), "\"[2001:db8::1]\"");
+  EXPECT_EQ(ForwardedValue("example.com"), "example.com");
+  EXPECT_EQ(ForwardedValue("[::1]"), "\"[::1]\"");
+}
+
+TEST(ProxyRulesTest, BuildsHstsAndRedirects) {
+  HstsPolicy policy;
+  policy.max_age = std::chrono::seconds(100);
+  policy.include_subdomains = true;
+  policy.preload = true;
+  EXPECT_EQ(HstsValue(policy), "max-age=100; includeSubDomains; preload");
+  EXPECT_EQ(RedirectLocation("a.test", 443, "/x?y"), "https://a.test/x?y");
+  EXPECT_EQ(RedirectLocation("a.test", 8443, "/"), "https://a.test:8443/");
+  EXPECT_EQ(RedirectLocation("a.test", 443, "*"), "https://a.test/");
+  EXPECT_EQ(AcmeChallengeToken("/.well-known/acme-challenge/abc-_1").value_or(""), "abc-_1");
+  EXPECT_FALSE(AcmeChallengeToken("/.well-known/acme-challenge/../etc"));
+  EXPECT_FALSE(AcmeChallengeToken("/index.html"));
+}
+
+}  // namespace
+}  // namespace autoseal::gateway::internal
