@@ -1,6 +1,7 @@
 // Decryption of EnvelopedData, AuthEnvelopedData and GM/T 0010 envelopedData read with our BER
 // reader: every failure is an Error naming what failed, never a crash.
 
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 
 #include "core/der.h"
@@ -70,15 +71,17 @@ Result<Bytes> PkeyDecrypt(const crypto::PrivateKey& key, ByteView in, int paddin
          EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), crypto::EvpMd(mgf_md)) != 1))
       return Fail(crypto::OpenSslError("RSA-OAEP parameters"));
   }
+  // A failure yields an empty key, not an error: the caller goes on with a random key so that a
+  // bad key transport and altered content fail alike (RFC 3218 §2.3.2, Bleichenbacher/Manger).
   size_t len = 0;
   if (EVP_PKEY_decrypt(ctx.get(), nullptr, &len, in.data(), in.size()) != 1) {
     crypto::ClearOpenSslErrors();
-    return Fail(ErrorCode::kCrypto, "the content-encryption key does not decrypt: wrong key or altered");
+    return Bytes();
   }
   Bytes out(len);
   if (EVP_PKEY_decrypt(ctx.get(), out.data(), &len, in.data(), in.size()) != 1) {
     crypto::ClearOpenSslErrors();
-    return Fail(ErrorCode::kCrypto, "the content-encryption key does not decrypt: wrong key or altered");
+    return Bytes();
   }
   out.resize(len);
   return out;
@@ -206,7 +209,8 @@ Result<std::optional<KeyResult>> TryKari(const ber::Element& ri, int depth, cons
   Bytes shared = internal::EccCmsSharedInfo(
       wrap_alg.encoding, ukm ? std::optional<ByteView>(*ukm) : std::nullopt, kek_len);
   Bytes kek = internal::X963Kdf(*kdf, z, shared, kek_len);
-  Bytes cek = TRY(internal::AesUnwrap(kek, *wrapped));
+  auto unwrapped = internal::AesUnwrap(kek, *wrapped);
+  Bytes cek = unwrapped ? std::move(*unwrapped) : Bytes();  // empty: see PkeyDecrypt
   return std::optional(KeyResult{std::move(cek), KeyEncryption::kEcdhSha256Kdf, *kdf});
 }
 
@@ -297,8 +301,13 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
     iv.assign(p.contents.begin(), p.contents.end());
     if (iv.size() != 16) return Fail(ErrorCode::kParse, "content encryption IV must be 16 octets");
   }
-  if (k->cek.size() != internal::CipherKeyLength(*cipher))
-    return Fail(ErrorCode::kCrypto, "the decrypted content-encryption key has the wrong length: wrong key");
+  if (k->cek.size() != internal::CipherKeyLength(*cipher)) {
+    // The key did not decrypt (or has the wrong size): carry on with a random key, so the failure
+    // below is the same as for altered content (RFC 3218 §2.3.2).
+    k->cek.resize(internal::CipherKeyLength(*cipher));
+    if (RAND_bytes(k->cek.data(), static_cast<int>(k->cek.size())) != 1)
+      return Fail(crypto::OpenSslError("random key"));
+  }
   std::vector<ByteView> segments = TRY(ber::OctetSegments(*content, d + 3, "encryptedContent"));
 
   crypto::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
@@ -337,8 +346,10 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
   if (EVP_DecryptFinal_ex(ctx.get(), result.content.data() + at, &len) != 1) {
     crypto::ClearOpenSslErrors();
     return Fail(ErrorCode::kCrypto,
-                gcm ? "the GCM authentication tag does not match: the message was altered"
-                    : "bad padding after decryption: wrong key or the message was altered");
+                gcm ? "decryption failed (GCM authentication tag mismatch): the message was altered "
+                      "or not encrypted for this key"
+                    : "decryption failed (bad padding): the message was altered or not encrypted "
+                      "for this key");
   }
   at += static_cast<size_t>(len);
   result.content.resize(at);
