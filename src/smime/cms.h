@@ -386,9 +386,10 @@ struct Decrypted {
 // Decrypts an EnvelopedData / AuthEnvelopedData / GM/T 0010 envelopedData (DER, BER or PEM) with
 // our certificate and key: KTRI RSA PKCS#1 v1.5 and OAEP, KARI ECDH (SHA-1/224/256/384/512 KDFs,
 // AES key wrap), SM2; AES-CBC/GCM, SM4-CBC. Errors, each with a precise message:
-// kParse (truncated/garbage), kNotFound (no RecipientInfo for this certificate), kCrypto (wrong
-// key, bad padding, GCM tag mismatch: the content was altered), kUnsupported (an algorithm we do
-// not implement, named by OID). Never crashes. Thread-safe.
+// kParse (truncated/garbage), kNotFound (no RecipientInfo for this certificate), kInvalidArgument
+// (key and certificate differ), kCrypto (bad padding, GCM tag mismatch: altered, or a key
+// transport that did not decrypt, reported alike per RFC 3218 §2.3.2), kUnsupported (an algorithm
+// we do not implement, named by OID). Never crashes. Thread-safe.
 Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate,
                           const crypto::PrivateKey& key);
 
