@@ -9,12 +9,10 @@
 #include "core/error.h"
 #include "crypto/key.h"
 
-typedef struct X509_req_st X509_REQ;
-
 namespace autoseal::x509 {
 
-// A parsed PKCS#10 certificate signing request. Immutable, cheap to copy, thread-safe const
-// methods. SM2-signed requests carry the SM2 ID for verification.
+// A parsed PKCS#10 certificate signing request (RFC 2986), DER only, as received. Immutable, cheap
+// to copy, thread-safe const methods. kParse from the parsers names what is malformed.
 class CertificateRequest {
  public:
   static Result<CertificateRequest> FromDer(ByteView der);
@@ -37,15 +35,14 @@ class CertificateRequest {
   std::vector<std::string> IpAddresses() const;
   std::vector<std::string> EmailAddresses() const;
 
-  // Checks the self-signature (proof of possession). kCrypto if it does not verify.
+  // Checks the self-signature (proof of possession; SM2 with the ID 1234567812345678). kCrypto
+  // if it does not verify.
   Status VerifySignature() const;
 
-  X509_REQ* raw() const { return req_.get(); }
-
  private:
-  static Result<CertificateRequest> Adopt(X509_REQ* owned);
-  explicit CertificateRequest(std::shared_ptr<X509_REQ> r) : req_(std::move(r)) {}
-  std::shared_ptr<X509_REQ> req_;
+  struct Parsed;
+  explicit CertificateRequest(std::shared_ptr<const Parsed> p) : p_(std::move(p)) {}
+  std::shared_ptr<const Parsed> p_;
 };
 
 // What goes into a new CSR.

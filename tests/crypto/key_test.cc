@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "crypto/ossl.h"
+#include "crypto/signature.h"
 
 namespace autoseal::crypto {
 namespace {
@@ -39,6 +41,37 @@ TEST_P(KeyTypes, GeneratesAndRoundTripsPemAndDer) {
   auto pub_der = PublicKey::FromDer(key->PublicKeyDer());
   ASSERT_TRUE(pub_der.has_value());
   EXPECT_EQ(*pub_der->Type(), GetParam());
+  // The SubjectPublicKeyInfo parsed (by components for EC, SM2 and RSA) is the same key: it
+  // re-encodes byte for byte and verifies the private key's signatures.
+  EXPECT_EQ(pub_der->PublicKeyDer(), key->PublicKeyDer());
+  EXPECT_TRUE(pub_der->Equals(key->Public()));
+  EXPECT_EQ(pub_der->Family(), key->Family());
+  Bytes message = {'p', 'o', 'p'};
+  auto sig = Sign(*key, message);
+  ASSERT_TRUE(sig.has_value()) << sig.error().message();
+  EXPECT_TRUE(Verify(*pub_der, message, *sig).has_value());
+  message[0] = 'P';
+  EXPECT_FALSE(Verify(*pub_der, message, *sig).has_value());
+}
+
+TEST(Key, PointOffTheCurveIsRefused) {
+  for (KeyType type : {KeyType::kEcdsaP256, KeyType::kEcdsaP384, KeyType::kSm2}) {
+    Bytes der = PrivateKey::Generate(type)->PublicKeyDer();
+    der.back() ^= 0x01;  // the last byte of y
+    auto r = PublicKey::FromDer(der);
+    EXPECT_FALSE(r.has_value()) << KeyTypeName(type);
+  }
+}
+
+TEST(Key, SmallRsaKeysStillParseSoPolicyCanNameThem) {
+  EvpPkeyPtr small(EVP_RSA_gen(1024));
+  ASSERT_TRUE(small);
+  auto key = PublicKey::FromEvp(small.get());
+  ASSERT_TRUE(key.has_value());
+  auto back = PublicKey::FromDer(key->PublicKeyDer());
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->Bits(), 1024);
+  EXPECT_FALSE(back->Type().has_value());
 }
 
 TEST_P(KeyTypes, PassphraseEncryptionNeedsTheRightPassphrase) {

@@ -13,11 +13,6 @@ void AttachSm2IdIfNeeded(X509* x) {
     X509_set0_distinguishing_id(x, crypto::NewSm2IdOctetString().release());
 }
 
-void AttachSm2IdIfNeeded(X509_REQ* req) {
-  if (X509_REQ_get_signature_nid(req) == NID_SM2_with_SM3)
-    X509_REQ_set0_distinguishing_id(req, crypto::NewSm2IdOctetString().release());
-}
-
 std::string NameToString(const X509_NAME* name) {
   crypto::BioPtr bio(BIO_new(BIO_s_mem()));
   X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);

@@ -16,7 +16,6 @@ namespace autoseal::x509::internal {
 // Sets the SM2 ID on a certificate whose signature is SM2-with-SM3 (OpenSSL 3.0 otherwise
 // verifies with an empty ID).
 void AttachSm2IdIfNeeded(X509* x);
-void AttachSm2IdIfNeeded(X509_REQ* req);
 
 std::string NameToString(const X509_NAME* name);
 std::string FirstCommonName(const X509_NAME* name);
