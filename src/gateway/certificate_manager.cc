@@ -350,7 +350,7 @@ std::vector<ac::ChallengeSolver*> CertificateManager::Solvers() {
   return out;
 }
 
-void CertificateManager::LoadSlot(const Site& site, Slot& slot) {
+void CertificateManager::LoadSlot(const Site& site, Slot& slot, bool notify) {
   auto loaded = LoadStored(options_.data_dir, StorageName(site.config.name, slot.key_type), slot.key_type);
   if (!loaded) {
     if (loaded.error().code() != ErrorCode::kNotFound)
@@ -371,7 +371,7 @@ void CertificateManager::LoadSlot(const Site& site, Slot& slot) {
     slot.ari_next_check = TimePoint{};
     slot.fraction = options_.random();
   }
-  if (options_.observer)
+  if (options_.observer && notify)
     options_.observer->CertificateServed(site.config.name, slot.key_type, loaded->leaf.NotAfter());
 }
 
@@ -646,10 +646,12 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
       if (slot.key_type != key_type) continue;
       std::string before = slot.version;
       Slot probe = slot;
-      LoadSlot(s, probe);
+      LoadSlot(s, probe, /*notify=*/false);
       if (probe.version != before && probe.current && probe.covers_names &&
           options_.clock->Now() < RenewAt(probe)) {
         slot = std::move(probe);
+        if (options_.observer)
+          options_.observer->CertificateServed(site.name, key_type, slot.leaf->NotAfter());
         s.published.reset();
         Publish();
         Log(LogLevel::kInfo, "gateway: using the certificate another gateway stored",

@@ -208,8 +208,8 @@ class CertificateManager final : public CertificateSource, public ChallengeRespo
 
   explicit CertificateManager(CertificateManagerOptions options);
   void Loop();
-  // Loads the stored certificate into slot (when it parses and covers the site's names).
-  void LoadSlot(const Site& site, Slot& slot);
+  // Loads the stored certificate into slot when it changed (and tells the observer if notify).
+  void LoadSlot(const Site& site, Slot& slot, bool notify = true);
   // Orders a new certificate for slot under the storage lock (or adopts one another gateway
   // stored meanwhile). Called without mutex_ held.
   Status Renew(const ManagedSite& site, crypto::KeyType key_type);
