@@ -10,3 +10,4 @@ set_property(TEST interop.gateway_tls APPEND PROPERTY ENVIRONMENT
 
 # Certificate automation end to end: origin + autoseal ca serve (or Pebble) + autoseal gateway.
 autoseal_interop(gateway_e2e gateway_e2e.sh)
+autoseal_interop(gateway_pebble gateway_pebble.sh)
