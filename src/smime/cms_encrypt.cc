@@ -57,8 +57,9 @@ Result<std::shared_ptr<const PreparedRecipient>> PreparedRecipient::Create(const
       state->sm2 = TRY(EncryptContext(key.evp(), 0));
       break;
     case KeyFamily::kEcdsa: {
-      state->ec_keygen.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, key.evp(), nullptr));
-      if (!state->ec_keygen || EVP_PKEY_keygen_init(state->ec_keygen.get()) != 1)
+      // Checked once here; each message makes its own keygen context (RecipientInfo).
+      crypto::EvpPkeyCtxPtr probe(EVP_PKEY_CTX_new_from_pkey(nullptr, key.evp(), nullptr));
+      if (!probe || EVP_PKEY_keygen_init(probe.get()) != 1)
         return Fail(crypto::OpenSslError("ECDH key generation"));
       break;
     }
@@ -192,8 +193,12 @@ Result<Bytes> RecipientInfo(const PreparedRecipient& r, KeyEncryption alg, Conte
     case KeyEncryption::kEcdhSha256Kdf: {
       // RFC 5753 §3.1.1: ephemeral-static ECDH; the KEK from the X9.63 KDF with SHA-256 over
       // ECC-CMS-SharedInfo; the CEK wrapped with AES key wrap of the content cipher's size.
+      // A context per message: keygen changes its context, and OpenSSL 3.0 cannot duplicate an
+      // initialised keygen context, so the prepared recipient shares none between threads.
+      crypto::EvpPkeyCtxPtr keygen(
+          EVP_PKEY_CTX_new_from_pkey(nullptr, r.recipient().certificate.PublicKey().evp(), nullptr));
       EVP_PKEY* eph_raw = nullptr;
-      if (EVP_PKEY_keygen(s.ec_keygen.get(), &eph_raw) != 1)
+      if (!keygen || EVP_PKEY_keygen_init(keygen.get()) != 1 || EVP_PKEY_keygen(keygen.get(), &eph_raw) != 1)
         return Fail(crypto::OpenSslError("ephemeral EC key"));
       crypto::EvpPkeyPtr eph(eph_raw);
       Bytes z = TRY(internal::EcdhDerive(eph.get(), r.recipient().certificate.PublicKey().evp()));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "cms_test_pki.h"
 #include "smime/cms.h"
@@ -216,6 +217,38 @@ TEST(CmsDecrypt, AnnouncedLengthMustMatch) {
   auto f = s->Finish(&out);
   ASSERT_FALSE(f.has_value());
   EXPECT_EQ(f.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(CmsEncrypt, OneSignerAndPreparedRecipientsServeManyThreads) {
+  CmsPki pki = CmsPki::Make(KeyType::kEcdsaP256);
+  Identity alice = pki.Issue(KeyType::kEcdsaP256, "alice@example.org");
+  Identity bob = pki.Issue(KeyType::kRsa2048, "bob@example.org");
+  Identity carol = pki.Issue(KeyType::kEcdsaP256, "carol@example.org");
+  auto signer = *CmsSigner::Create({.key = alice.key, .chain = {alice.cert}});
+  std::vector<std::shared_ptr<const PreparedRecipient>> recipients = {Prepare(bob), Prepare(carol)};
+  std::vector<Bytes> signatures(4), envelopes(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        auto sig = signer->Sign(AsBytes(kContent), {.detached = true, .signing_time = pki.now});
+        auto env = Encrypt(AsBytes(kContent), recipients);
+        if (sig && env) {
+          signatures[t] = std::move(*sig);
+          envelopes[t] = std::move(*env);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < 4; ++t) {
+    EXPECT_TRUE(Verify(signatures[t], AsBytes(kContent), {.roots = {pki.root}, .at = pki.now}).ok());
+    for (const Identity* who : {&bob, &carol}) {
+      auto d = Decrypt(envelopes[t], who->cert, who->key);
+      ASSERT_TRUE(d.has_value()) << d.error().message();
+      EXPECT_EQ(AsString(d->content), kContent);
+    }
+  }
 }
 
 }  // namespace

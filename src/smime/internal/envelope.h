@@ -40,10 +40,10 @@ struct PreparedRecipient::State {
   Recipient recipient;
   crypto::KeyFamily family = crypto::KeyFamily::kRsa;
   Bytes rid;                        // IssuerAndSerialNumber DER
+  // Prototypes, only ever duplicated (EVP_PKEY_CTX_dup), so Create's result is shareable.
   crypto::EvpPkeyCtxPtr pkcs1;      // RSA: initialised for PKCS#1 v1.5 encryption
   crypto::EvpPkeyCtxPtr oaep;       // RSA: initialised for OAEP SHA-256 encryption
   crypto::EvpPkeyCtxPtr sm2;        // SM2: initialised for encryption
-  crypto::EvpPkeyCtxPtr ec_keygen;  // EC: ephemeral key generation on the recipient's curve
 };
 
 }  // namespace autoseal::smime
