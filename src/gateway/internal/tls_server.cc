@@ -174,6 +174,8 @@ Status TlsServer::CommonSetup(SSL_CTX* ctx) const {
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle connections then hold no record buffers.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read whatever the socket has (one read(2) per request instead of a header and a body read).
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof(kSessionIdContext) - 1);
   // Stateless tickets only: no server-side session cache to lock or grow.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

@@ -51,6 +51,23 @@ class TlsStream {
         HandshakeOp{this}, token, socket_);
   }
 
+  // Waits until a read can make progress (decrypted bytes already buffered in OpenSSL, or the
+  // socket readable), so the read that follows finds data instead of failing with EAGAIN first.
+  template <class Token>
+  auto async_wait_readable(Token&& token) {
+    return boost::asio::async_compose<Token, void(error_code)>(
+        [this, waited = false](auto& self, error_code ec = {}) mutable {
+          if (waited || ec || SSL_has_pending(ssl_)) {
+            if (waited || ec) return self.complete(ec);
+            waited = true;
+            return boost::asio::post(std::move(self));
+          }
+          waited = true;
+          socket_.async_wait(tcp::socket::wait_read, std::move(self));
+        },
+        token, socket_);
+  }
+
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return boost::asio::async_compose<Token, void(error_code, size_t)>(
