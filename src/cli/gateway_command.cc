@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -27,6 +28,30 @@ namespace {
 
 void LogProblems(const gw::LoadedConfig& loaded) {
   for (const auto& p : loaded.problems) Log(LogLevel::kError, "gateway: config problem", {{"problem", p}});
+}
+
+// The listeners refuse a site they cannot install (an origin host that does not resolve) with an
+// error beginning `site "NAME": `. Returns that site's index, or nullopt for any other error.
+std::optional<size_t> SiteNamedIn(const Error& error, const std::vector<gw::SiteConfig>& sites) {
+  for (size_t i = 0; i < sites.size(); ++i)
+    if (error.message().starts_with("site \"" + sites[i].name + "\": ")) return i;
+  return std::nullopt;
+}
+
+// Runs install (Gateway::Create or ReplaceSites) with sites, dropping (and reporting) each site
+// the listeners refuse by name, so the others are served. The error of the last attempt when no
+// site is left or the error names no site.
+template <typename Install>
+auto InstallServable(gw::GatewayConfig& config, Install install) -> decltype(install()) {
+  while (true) {
+    auto result = install();
+    if (result) return result;
+    auto bad = SiteNamedIn(result.error(), config.sites);
+    if (!bad || config.sites.size() <= 1) return result;
+    Log(LogLevel::kError, "gateway: config problem", {{"problem", result.error().message() + " (site skipped)"}});
+    if (config.listen.default_site == config.sites[*bad].name) config.listen.default_site.clear();
+    config.sites.erase(config.sites.begin() + static_cast<std::ptrdiff_t>(*bad));
+  }
 }
 
 }  // namespace
@@ -55,8 +80,12 @@ Result<std::unique_ptr<GatewayRunner>> GatewayRunner::Start(gw::LoadedConfig loa
       Log(LogLevel::kInfo, "gateway: stored certificate loaded",
           {{"site", s.site}, {"key_type", std::string(crypto::KeyTypeName(s.key_type))},
            {"not_after", FormatRfc3339(s.not_after)}});
-  r->gateway_ = TRY(gw::Gateway::Create(r->config_.listen, r->config_.sites, r->manager_.get(),
-                                        r->manager_.get(), &r->metrics_));
+  const size_t configured = r->config_.sites.size();
+  r->gateway_ = TRY(InstallServable(r->config_, [&r] {
+    return gw::Gateway::Create(r->config_.listen, r->config_.sites, r->manager_.get(), r->manager_.get(),
+                               &r->metrics_);
+  }));
+  if (r->config_.sites.size() != configured) r->manager_->ReplaceSites(gw::ManagedSites(r->config_));
   r->gateway_->Start();
   r->manager_->Start();
   Log(LogLevel::kInfo, "gateway: serving",
@@ -80,7 +109,7 @@ void GatewayRunner::Reload(Result<gw::LoadedConfig> loaded) {
     Log(LogLevel::kError, "gateway: reload has no site to serve, keeping the running configuration");
     return;
   }
-  if (auto st = gateway_->ReplaceSites(next.sites); !st) {
+  if (auto st = InstallServable(next, [&] { return gateway_->ReplaceSites(next.sites); }); !st) {
     Log(LogLevel::kError, "gateway: reload refused by the listeners, keeping the running configuration",
         {{"error", st.error().message()}});
     return;

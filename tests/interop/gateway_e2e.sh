@@ -8,8 +8,9 @@
 # intact; the renewal names the replaced certificate (ARI). CA down: the gateway keeps serving and
 # retries with growing backoff, starts (and serves stored certificates) with the CA unreachable,
 # and recovers when it is back. Two gateways sharing a data directory order once (counted in the
-# CA's log). Bad configuration: clear one-line messages, a bad site skipped while the others are
-# served. SIGHUP adds a site, SIGTERM stops. Servers on free ports, stopped by PID.
+# CA's log). A primary CA that keeps failing gives way to the fallback CA. Bad configuration:
+# clear one-line messages, a bad site skipped while the others are served. SIGHUP adds a site,
+# SIGTERM stops. Servers on free ports, stopped by PID.
 AUTOSEAL=${AUTOSEAL:-${1:-}}
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
@@ -52,7 +53,8 @@ start_ca() {  # start_ca LOG: our ACME server validating on the gateway's ports
 start_ca ca.log
 
 cat >gw.toml <<TOML
-# The gateway under test: two good sites, one with a name that is not a DNS name.
+# The gateway under test: two good sites, one with a name that is not a DNS name, one whose
+# origin does not resolve.
 dir = "gw"
 http = "127.0.0.1:$GH"
 https = "127.0.0.1:$GS"
@@ -81,6 +83,10 @@ origin = "http://127.0.0.1:$ORIGIN"
 [[site]]
 names = ["bad_name.localhost"]
 origin = "http://127.0.0.1:$ORIGIN"
+
+[[site]]
+names = ["e.localhost"]
+origin = "http://no-such-host.invalid:8080"
 TOML
 start_gateway() {  # start_gateway LOG
   "$AUTOSEAL" gateway --config gw.toml >>"$1" 2>&1 &
@@ -95,6 +101,8 @@ check "the second name of the site and the second site are served too" \
   wait_for 60 bash -c "curl -sf --max-time 10 --cacert roots.pem --resolve www.a.localhost:$GS:127.0.0.1 https://www.a.localhost:$GS/ >/dev/null && curl -sf --max-time 10 --cacert roots.pem --resolve b.localhost:$GS:127.0.0.1 https://b.localhost:$GS/ | grep -q origin"
 check "a bad site is reported by name" grep -q 'bad_name.localhost.*is not a valid DNS name' gw.log
 check "the site with a bad name is not served" bash -c "! grep -q '\"site\":\"bad_name' gw.log"
+check "a site whose origin does not resolve is reported by name and skipped" \
+  grep -q 'site \\"e.localhost\\": origin host \\"no-such-host.invalid\\" does not resolve (site skipped)' gw.log
 
 # Both key types must exist before the per-key-type checks.
 check "ECDSA and RSA certificates for both sites were obtained" \
@@ -211,6 +219,37 @@ check "two gateways sharing a data directory serve the same certificate" bash -c
   "test \"\$(echo | openssl s_client -connect 127.0.0.1:$S2 -servername c.localhost 2>/dev/null | openssl x509 -noout -serial)\" = \"\$(echo | openssl s_client -connect 127.0.0.1:$S3 -servername c.localhost 2>/dev/null | openssl x509 -noout -serial)\""
 stop_pid $G2
 stop_pid $G3
+
+# A primary CA that is down: after fallback_after_failures failures the second CA issues.
+DEAD=$(free_port)
+cat >fb.toml <<TOML
+dir = "fb"
+http = "127.0.0.1:$GH"
+https = "127.0.0.1:$GS"
+[acme]
+directory = "https://127.0.0.1:$DEAD/directory"
+ca_bundle = "roots.pem"
+[acme.fallback]
+directory = "$DIRURL"
+ca_bundle = "roots.pem"
+[renewal]
+retry_initial = "1s"
+retry_max = "2s"
+fallback_after_failures = 2
+[[site]]
+names = ["f.localhost"]
+origin = "http://127.0.0.1:$ORIGIN"
+TOML
+"$AUTOSEAL" gateway --config fb.toml >fb.log 2>&1 &
+FB=$!
+PIDS+=($FB)
+check "fallback CA: the site is served after the primary CA kept failing" \
+  wait_for 60 bash -c "curl -sf --max-time 10 --cacert roots.pem --resolve f.localhost:$GS:127.0.0.1 https://f.localhost:$GS/ | grep -q origin"
+check "fallback CA: two failed orders at the primary first" \
+  bash -c "grep 'certificate order failed' fb.log | grep '\"site\":\"f.localhost\",\"key_type\":\"ecdsa\"' | grep -q '\"failures\":\"2\"'"
+check "fallback CA: the stored certificate names the second CA as its issuer" \
+  grep -q "\"issuer\":\"$DIRURL\"" fb/certs/f.localhost_ecdsa/meta.json
+stop_pid $FB
 
 # Bad configuration: one line, exit 1, naming the problem.
 printf 'dir = "x"\nhtps = "127.0.0.1:1"\n' >typo.toml
