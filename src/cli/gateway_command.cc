@@ -1,8 +1,8 @@
 #include "cli/gateway_command.h"
 
-#include <CLI/CLI.hpp>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -16,7 +16,8 @@ namespace autoseal::cli {
 
 namespace gw = autoseal::gateway;
 
-Result<gw::LoadedConfig> LoadGatewayConfig(const std::string& config_path, const gw::ConfigFlags& flags) {
+Result<gw::LoadedConfig> LoadGatewayConfig(const std::string& config_path,
+                                           const gw::ConfigFlags& flags) {
   gw::LoadedConfig loaded;
   if (!config_path.empty()) loaded = TRY(gw::LoadConfigFile(config_path));
   TRY(gw::MergeFlags(loaded, flags));
@@ -27,7 +28,8 @@ Result<gw::LoadedConfig> LoadGatewayConfig(const std::string& config_path, const
 namespace {
 
 void LogProblems(const gw::LoadedConfig& loaded) {
-  for (const auto& p : loaded.problems) Log(LogLevel::kError, "gateway: config problem", {{"problem", p}});
+  for (const auto& p : loaded.problems)
+    Log(LogLevel::kError, "gateway: config problem", {{"problem", p}});
 }
 
 // The listeners refuse a site they cannot install (an origin host that does not resolve) with an
@@ -48,7 +50,8 @@ auto InstallServable(gw::GatewayConfig& config, Install install) -> decltype(ins
     if (result) return result;
     auto bad = SiteNamedIn(result.error(), config.sites);
     if (!bad || config.sites.size() <= 1) return result;
-    Log(LogLevel::kError, "gateway: config problem", {{"problem", result.error().message() + " (site skipped)"}});
+    Log(LogLevel::kError, "gateway: config problem",
+        {{"problem", result.error().message() + " (site skipped)"}});
     if (config.listen.default_site == config.sites[*bad].name) config.listen.default_site.clear();
     config.sites.erase(config.sites.begin() + static_cast<std::ptrdiff_t>(*bad));
   }
@@ -59,7 +62,8 @@ auto InstallServable(gw::GatewayConfig& config, Install install) -> decltype(ins
 Result<std::unique_ptr<GatewayRunner>> GatewayRunner::Start(gw::LoadedConfig loaded) {
   LogProblems(loaded);
   if (loaded.config.sites.empty())
-    return Fail(ErrorCode::kInvalidArgument, "no site to serve: add [[site]] tables or --site NAME=ORIGIN_URL");
+    return Fail(ErrorCode::kInvalidArgument,
+                "no site to serve: add [[site]] tables or --site NAME=ORIGIN_URL");
   std::unique_ptr<GatewayRunner> r(new GatewayRunner());
   r->config_ = std::move(loaded.config);
   TRY(MakeDirectories(r->config_.dir, 0700));
@@ -71,26 +75,33 @@ Result<std::unique_ptr<GatewayRunner>> GatewayRunner::Start(gw::LoadedConfig loa
     auto* acme = dynamic_cast<gw::AcmeIssuer*>(issuer.get());
     if (!acme) continue;
     if (auto st = acme->Connect(); !st)
-      Log(LogLevel::kError, "gateway: ACME CA unreachable at start; serving stored certificates and retrying in the background",
+      Log(LogLevel::kError,
+          "gateway: ACME CA unreachable at start; serving stored certificates and retrying in the "
+          "background",
           {{"ca", acme->Name()}, {"error", st.error().message()}});
   }
-  r->manager_ = TRY(gw::CertificateManager::Create(std::move(options), gw::ManagedSites(r->config_)));
+  r->manager_ =
+      TRY(gw::CertificateManager::Create(std::move(options), gw::ManagedSites(r->config_)));
   for (const auto& s : r->manager_->SlotStatuses())
     if (s.has_certificate)
       Log(LogLevel::kInfo, "gateway: stored certificate loaded",
-          {{"site", s.site}, {"key_type", std::string(crypto::KeyTypeName(s.key_type))},
+          {{"site", s.site},
+           {"key_type", std::string(crypto::KeyTypeName(s.key_type))},
            {"not_after", FormatRfc3339(s.not_after)}});
   const size_t configured = r->config_.sites.size();
   r->gateway_ = TRY(InstallServable(r->config_, [&r] {
-    return gw::Gateway::Create(r->config_.listen, r->config_.sites, r->manager_.get(), r->manager_.get(),
-                               &r->metrics_);
+    return gw::Gateway::Create(r->config_.listen, r->config_.sites, r->manager_.get(),
+                               r->manager_.get(), &r->metrics_);
   }));
-  if (r->config_.sites.size() != configured) r->manager_->ReplaceSites(gw::ManagedSites(r->config_));
+  if (r->config_.sites.size() != configured)
+    r->manager_->ReplaceSites(gw::ManagedSites(r->config_));
   r->gateway_->Start();
   r->manager_->Start();
   Log(LogLevel::kInfo, "gateway: serving",
-      {{"http", r->gateway_->HttpAddress()}, {"https", r->gateway_->HttpsAddress()},
-       {"admin", r->gateway_->AdminAddress()}, {"sites", std::to_string(r->config_.sites.size())},
+      {{"http", r->gateway_->HttpAddress()},
+       {"https", r->gateway_->HttpsAddress()},
+       {"admin", r->gateway_->AdminAddress()},
+       {"sites", std::to_string(r->config_.sites.size())},
        {"acme", r->config_.cas.front().directory}});
   return r;
 }
@@ -106,11 +117,13 @@ void GatewayRunner::Reload(Result<gw::LoadedConfig> loaded) {
   LogProblems(*loaded);
   gw::GatewayConfig& next = loaded->config;
   if (next.sites.empty()) {
-    Log(LogLevel::kError, "gateway: reload has no site to serve, keeping the running configuration");
+    Log(LogLevel::kError,
+        "gateway: reload has no site to serve, keeping the running configuration");
     return;
   }
   if (auto st = InstallServable(next, [&] { return gateway_->ReplaceSites(next.sites); }); !st) {
-    Log(LogLevel::kError, "gateway: reload refused by the listeners, keeping the running configuration",
+    Log(LogLevel::kError,
+        "gateway: reload refused by the listeners, keeping the running configuration",
         {{"error", st.error().message()}});
     return;
   }
@@ -121,7 +134,8 @@ void GatewayRunner::Reload(Result<gw::LoadedConfig> loaded) {
       next.listen.admin_address != config_.listen.admin_address || next.dir != config_.dir ||
       next.cas.size() != config_.cas.size() ||
       (!next.cas.empty() && next.cas[0].directory != config_.cas[0].directory))
-    Log(LogLevel::kWarning, "gateway: listener addresses, data directory and CAs change only on restart");
+    Log(LogLevel::kWarning,
+        "gateway: listener addresses, data directory and CAs change only on restart");
   config_.sites = next.sites;
   Log(LogLevel::kInfo, "gateway: reloaded", {{"sites", std::to_string(config_.sites.size())}});
 }
@@ -176,21 +190,26 @@ int RunGateway(const GatewayArgs& a) {
 
 void RegisterGatewayCommands(CLI::App& app) {
   auto args = std::make_shared<GatewayArgs>();
-  auto* g = app.add_subcommand(
-      "gateway",
-      "HTTPS gateway: put it in front of any web server; it obtains and renews its own certificates "
-      "(ACME) and proxies to the origin. SIGHUP reloads, SIGTERM drains.");
+  auto* g = app.add_subcommand("gateway",
+                               "HTTPS gateway: put it in front of any web server; it obtains and "
+                               "renews its own certificates "
+                               "(ACME) and proxies to the origin. SIGHUP reloads, SIGTERM drains.");
   g->add_option("--config", args->config, "TOML configuration file (docs/gateway.md)");
   g->add_option("--site", args->flags.sites,
                 "NAME=ORIGIN_URL: serve the DNS name NAME from ORIGIN_URL (repeatable), e.g. "
                 "example.com=http://127.0.0.1:8080");
   g->add_option("--acme", args->flags.acme, "ACME directory URL (replaces [acme] directory)");
-  g->add_option("--acme-ca-bundle", args->flags.acme_ca_bundle, "PEM file trusted for the ACME directory's HTTPS");
+  g->add_option("--acme-ca-bundle", args->flags.acme_ca_bundle,
+                "PEM file trusted for the ACME directory's HTTPS");
   g->add_option("--email", args->flags.email, "Contact address for the ACME account");
-  g->add_option("--http", args->flags.http, "HTTP listen address (http-01, redirects), default 0.0.0.0:80");
-  g->add_option("--https", args->flags.https, "HTTPS listen address (tls-alpn-01, proxy), default 0.0.0.0:443");
-  g->add_option("--admin", args->flags.admin, "Admin listen address for /metrics and /healthz (default: none)");
-  g->add_option("--dir", args->flags.dir, "Data directory for certificates, keys and ACME accounts (default ./var/gateway)");
+  g->add_option("--http", args->flags.http,
+                "HTTP listen address (http-01, redirects), default 0.0.0.0:80");
+  g->add_option("--https", args->flags.https,
+                "HTTPS listen address (tls-alpn-01, proxy), default 0.0.0.0:443");
+  g->add_option("--admin", args->flags.admin,
+                "Admin listen address for /metrics and /healthz (default: none)");
+  g->add_option("--dir", args->flags.dir,
+                "Data directory for certificates, keys and ACME accounts (default ./var/gateway)");
   g->callback([args] { ExitCode() = RunGateway(*args); });
 }
 

@@ -145,7 +145,8 @@ Status AcmeIssuer::Connect() {
   o.poll_timeout = options_.poll_timeout;
   o.clock = options_.clock;
   o.user_agent = "autoseal-gateway/0.1";
-  auto client = TRY_CONTEXT(ac::Client::Create(std::move(o)), "ACME directory " + options_.directory_url);
+  auto client =
+      TRY_CONTEXT(ac::Client::Create(std::move(o)), "ACME directory " + options_.directory_url);
   ac::AccountOptions a;
   a.dir = ac::AccountDir(options_.data_dir, options_.directory_url);
   if (!options_.email.empty()) a.contact.push_back("mailto:" + options_.email);
@@ -170,7 +171,8 @@ Result<std::string> AcmeIssuer::Issue(const std::vector<std::string>& names,
   auto obtained = ac::ObtainCertificate(*client_, r, key, solvers);
   if (!obtained) {
     // A transport failure may mean a restarted or moved CA: fetch the directory again next time.
-    if (obtained.error().code() == ErrorCode::kNetwork || obtained.error().code() == ErrorCode::kTimeout)
+    if (obtained.error().code() == ErrorCode::kNetwork ||
+        obtained.error().code() == ErrorCode::kTimeout)
       client_.reset();
     return Fail(obtained.error());
   }
@@ -258,7 +260,8 @@ class CertificateManager::Http01Publisher final : public ac::ChallengeSolver {
     // Also in the data directory, so every gateway sharing it answers (whichever one the CA's
     // validation request reaches; CertMagic's distributed solving).
     if (IsToken(c.token))
-      TRY(WriteFileAtomic(m_.options_.data_dir + "/challenges/" + c.token, c.key_authorization, 0644));
+      TRY(WriteFileAtomic(m_.options_.data_dir + "/challenges/" + c.token, c.key_authorization,
+                          0644));
     std::lock_guard lock(m_.mutex_);
     m_.http01_tokens_[c.token] = c.key_authorization;
     return Ok();
@@ -351,11 +354,13 @@ std::vector<ac::ChallengeSolver*> CertificateManager::Solvers() {
 }
 
 void CertificateManager::LoadSlot(const Site& site, Slot& slot, bool notify) {
-  auto loaded = LoadStored(options_.data_dir, StorageName(site.config.name, slot.key_type), slot.key_type);
+  auto loaded =
+      LoadStored(options_.data_dir, StorageName(site.config.name, slot.key_type), slot.key_type);
   if (!loaded) {
     if (loaded.error().code() != ErrorCode::kNotFound)
       Log(LogLevel::kWarning, "gateway: stored certificate unusable, ordering a new one",
-          {{"site", site.config.name}, {"key_type", KeyTypeLabel(slot.key_type)},
+          {{"site", site.config.name},
+           {"key_type", KeyTypeLabel(slot.key_type)},
            {"error", loaded.error().message()}});
     return;
   }
@@ -454,7 +459,8 @@ void CertificateManager::Publish() {
   index_ = std::move(index);
 }
 
-std::shared_ptr<const SiteCertificates> CertificateManager::Lookup(std::string_view server_name) const {
+std::shared_ptr<const SiteCertificates> CertificateManager::Lookup(
+    std::string_view server_name) const {
   std::shared_ptr<const std::map<std::string, std::shared_ptr<const SiteCertificates>>> index;
   {
     std::lock_guard lock(mutex_);
@@ -470,7 +476,8 @@ std::shared_ptr<const SiteCertificates> CertificateManager::Lookup(std::string_v
   return nullptr;
 }
 
-std::optional<std::string> CertificateManager::Http01(std::string_view, std::string_view token) const {
+std::optional<std::string> CertificateManager::Http01(std::string_view,
+                                                      std::string_view token) const {
   // The token (≥128 bits of entropy, RFC 8555 §8.3) identifies the challenge; the Host header
   // may carry a port or differ in case, so it is not compared.
   {
@@ -486,7 +493,8 @@ std::optional<std::string> CertificateManager::Http01(std::string_view, std::str
   return *stored;
 }
 
-std::shared_ptr<const CertifiedKey> CertificateManager::TlsAlpn01(std::string_view server_name) const {
+std::shared_ptr<const CertifiedKey> CertificateManager::TlsAlpn01(
+    std::string_view server_name) const {
   std::lock_guard lock(mutex_);
   auto it = tlsalpn01_certs_.find(Lower(server_name));
   return it == tlsalpn01_certs_.end() ? nullptr : it->second;
@@ -535,7 +543,9 @@ void CertificateManager::RefreshAri(const std::string& site_name, crypto::KeyTyp
     }
     if (!fetched) {
       Log(LogLevel::kInfo, "gateway: renewal information unavailable, using the default window",
-          {{"site", site_name}, {"key_type", KeyTypeLabel(key_type)}, {"error", fetched.error().message()}});
+          {{"site", site_name},
+           {"key_type", KeyTypeLabel(key_type)},
+           {"error", fetched.error().message()}});
       next_check = now + options_.check_interval;
     } else if (*fetched) {
       info = **fetched;
@@ -577,7 +587,8 @@ TimePoint CertificateManager::MaintainOnce() {
     std::lock_guard lock(mutex_);
     for (auto& [name, site] : sites_)
       for (auto& slot : site->slots)
-        if (now >= RenewAt(slot) && now >= slot.next_attempt) due.emplace_back(site->config, slot.key_type);
+        if (now >= RenewAt(slot) && now >= slot.next_attempt)
+          due.emplace_back(site->config, slot.key_type);
   }
   for (const auto& [site, type] : due) {
     if (stop_.load()) break;
@@ -606,7 +617,8 @@ TimePoint CertificateManager::MaintainOnce() {
           {{"site", site.name},
            {"key_type", KeyTypeLabel(type)},
            {"failures", std::to_string(slot.failures)},
-           {"retry_in_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count())},
+           {"retry_in_s",
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count())},
            {"next_attempt", FormatRfc3339(slot.next_attempt)},
            {"error", st.error().message()}});
       if (options_.observer) options_.observer->RenewalFailed(site.name, type);
@@ -627,9 +639,10 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
   const std::string storage = StorageName(site.name, key_type);
   const std::string label = KeyTypeLabel(key_type);
   std::lock_guard issue_lock(issue_mutex_);
-  auto lock = TRY(AcquireLock(options_.data_dir + "/locks/" + storage + ".lock",
-                              std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.lock_timeout),
-                              stop_));
+  auto lock = TRY(AcquireLock(
+      options_.data_dir + "/locks/" + storage + ".lock",
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.lock_timeout),
+      stop_));
 
   // CertMagic's rule: look at storage again once the lock is held. Another gateway sharing the
   // directory may have stored a certificate while we waited; adopt it unless it is due too.
@@ -655,7 +668,9 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
         s.published.reset();
         Publish();
         Log(LogLevel::kInfo, "gateway: using the certificate another gateway stored",
-            {{"site", site.name}, {"key_type", label}, {"version", slot.version},
+            {{"site", site.name},
+             {"key_type", label},
+             {"version", slot.version},
              {"not_after", FormatRfc3339(slot.leaf->NotAfter())}});
         return Ok();
       }
@@ -676,7 +691,9 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
   if (old_leaf && old_ari && old_issuer == issuer->Name())
     if (auto id = ac::RenewalCertId(*old_leaf)) replaces = *id;
   Log(LogLevel::kInfo, "gateway: ordering certificate",
-      {{"site", site.name}, {"key_type", label}, {"ca", issuer->Name()},
+      {{"site", site.name},
+       {"key_type", label},
+       {"ca", issuer->Name()},
        {"renewal", old_leaf ? "true" : "false"}});
   auto key = TRY(crypto::PrivateKey::Generate(key_type));
   auto chain_pem = issuer->Issue(site.names, key, replaces, Solvers());
@@ -690,7 +707,8 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
   if (!chain.front().PublicKey().Equals(key.Public()))
     return Fail(ErrorCode::kPolicy, issuer->Name() + ": issued certificate does not hold our key");
   if (!Covers(chain.front(), site.names))
-    return Fail(ErrorCode::kPolicy, issuer->Name() + ": issued certificate lacks some of the site's names");
+    return Fail(ErrorCode::kPolicy,
+                issuer->Name() + ": issued certificate lacks some of the site's names");
   json::array names;
   for (const auto& nm : site.names) names.emplace_back(nm);
   json::object meta{{"site", site.name},
@@ -699,7 +717,8 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
                     {"issuer", issuer->Name()},
                     {"obtained_at", FormatRfc3339(options_.clock->Now())},
                     {"replaces", replaces}};
-  TRY_CONTEXT(ac::StoreCertificate(options_.data_dir, storage, key, *chain_pem, json::serialize(meta) + "\n"),
+  TRY_CONTEXT(ac::StoreCertificate(options_.data_dir, storage, key, *chain_pem,
+                                   json::serialize(meta) + "\n"),
               "storing the certificate");
   const TimePoint not_after = chain.front().NotAfter();
   {
@@ -715,8 +734,11 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
     }
   }
   Log(LogLevel::kInfo, "gateway: certificate obtained",
-      {{"site", site.name}, {"key_type", label}, {"ca", issuer->Name()},
-       {"serial", chain.front().SerialHex()}, {"not_after", FormatRfc3339(not_after)},
+      {{"site", site.name},
+       {"key_type", label},
+       {"ca", issuer->Name()},
+       {"serial", chain.front().SerialHex()},
+       {"not_after", FormatRfc3339(not_after)},
        {"replaces", replaces}});
   if (options_.observer) options_.observer->RenewalSucceeded(site.name, key_type);
   return Ok();

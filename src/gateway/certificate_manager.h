@@ -123,8 +123,7 @@ struct CertificateManagerOptions {
   // [0] the primary CA, then fallbacks; at least one. Shared with the caller (the CLI probes
   // them at start).
   std::vector<std::shared_ptr<Issuer>> issuers;
-  std::vector<crypto::KeyType> key_types = {crypto::KeyType::kEcdsaP256,
-                                            crypto::KeyType::kRsa2048};
+  std::vector<crypto::KeyType> key_types = {crypto::KeyType::kEcdsaP256, crypto::KeyType::kRsa2048};
   // Challenge types offered to the CA, in order of preference ("http-01", "tls-alpn-01").
   std::vector<std::string> challenges = {"http-01", "tls-alpn-01"};
   // When set, renew at the latest this long before notAfter, even if the ARI window is later.
@@ -152,7 +151,7 @@ struct SlotStatus {
   crypto::KeyType key_type;
   bool has_certificate = false;
   TimePoint not_after{};
-  TimePoint renew_at{};      // when the loop will order a replacement
+  TimePoint renew_at{};  // when the loop will order a replacement
   int consecutive_failures = 0;
   std::string last_error;
 };

@@ -3,10 +3,9 @@
 #define TOML_EXCEPTIONS 0
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-
-#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -35,14 +34,17 @@ class TableReader {
     return source_ + ":" + std::to_string(r.begin.line);
   }
   std::string Where(const toml::node& n) const { return Where(n.source()); }
-  std::string KeyName(std::string_view key) const { return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key); }
+  std::string KeyName(std::string_view key) const {
+    return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+  }
 
   const toml::node* Get(std::string_view key) {
     used_.insert(std::string(key));
     return table_.get(key);
   }
   Status Bad(const toml::node& n, std::string_view key, std::string_view what) const {
-    return Fail(ErrorCode::kInvalidArgument, Where(n) + ": " + KeyName(key) + ": " + std::string(what));
+    return Fail(ErrorCode::kInvalidArgument,
+                Where(n) + ": " + KeyName(key) + ": " + std::string(what));
   }
 
   Status String(std::string_view key, std::string& out) {
@@ -135,8 +137,8 @@ class TableReader {
   std::set<std::string> used_;
 };
 
-Status ReadHsts(TableReader& parent, std::string_view key, std::string prefix, const std::string& source,
-                HstsPolicy& hsts) {
+Status ReadHsts(TableReader& parent, std::string_view key, std::string prefix,
+                const std::string& source, HstsPolicy& hsts) {
   Status st = Ok();
   const toml::table* t = parent.Table(key, st);
   TRY(st);
@@ -161,20 +163,23 @@ Status ReadCa(TableReader& r, AcmeCaConfig& ca) {
 }
 
 Status ValidateCa(const AcmeCaConfig& ca, std::string_view what) {
-  if (ca.directory.empty()) return Fail(ErrorCode::kInvalidArgument, std::string(what) + ": directory is required");
+  if (ca.directory.empty())
+    return Fail(ErrorCode::kInvalidArgument, std::string(what) + ": directory is required");
   auto u = boost::urls::parse_absolute_uri(ca.directory);
   if (!u || (u->scheme() != "https" && u->scheme() != "http") || u->host().empty())
     return Fail(ErrorCode::kInvalidArgument,
                 std::string(what) + ": directory \"" + ca.directory + "\" is not an http(s) URL");
   if (ca.eab_kid.empty() != ca.eab_hmac_key.empty())
-    return Fail(ErrorCode::kInvalidArgument, std::string(what) + ": eab_kid and eab_hmac_key go together");
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string(what) + ": eab_kid and eab_hmac_key go together");
   if (!ca.eab_hmac_key.empty() && !Base64UrlDecode(ca.eab_hmac_key))
     return Fail(ErrorCode::kInvalidArgument, std::string(what) + ": eab_hmac_key is not base64url");
   return Ok();
 }
 
 // Reads one [[site]]; errors name file:line and the site.
-Result<SiteConfig> ReadSite(const toml::table& t, const std::string& source, const HstsPolicy& hsts_default) {
+Result<SiteConfig> ReadSite(const toml::table& t, const std::string& source,
+                            const HstsPolicy& hsts_default) {
   TableReader r(t, "site", source);
   SiteConfig s;
   s.hsts = hsts_default;
@@ -187,7 +192,8 @@ Result<SiteConfig> ReadSite(const toml::table& t, const std::string& source, con
   TRY(r.NoUnknownKeys());
   std::string where = r.Where(t.source());
   if (names.empty() && s.name.empty())
-    return Fail(ErrorCode::kInvalidArgument, where + ": site needs names (or a name that is a DNS name)");
+    return Fail(ErrorCode::kInvalidArgument,
+                where + ": site needs names (or a name that is a DNS name)");
   if (names.empty()) names = {s.name};
   // A site without a name is named after its first DNS name ("*.x" becomes "wildcard.x").
   if (s.name.empty()) {
@@ -198,14 +204,17 @@ Result<SiteConfig> ReadSite(const toml::table& t, const std::string& source, con
     std::string lower = Lower(n);
     if (lower.ends_with(".")) lower.pop_back();
     if (auto v = x509::ValidateDnsName(lower, /*allow_wildcard=*/true); !v)
-      return Fail(ErrorCode::kInvalidArgument, where + ": site \"" + s.name + "\": \"" + n +
-                                                   "\" is not a valid DNS name: " + v.error().message());
+      return Fail(ErrorCode::kInvalidArgument,
+                  where + ": site \"" + s.name + "\": \"" + n +
+                      "\" is not a valid DNS name: " + v.error().message());
     if (std::find(s.server_names.begin(), s.server_names.end(), lower) == s.server_names.end())
       s.server_names.push_back(lower);
   }
   auto st = ValidateSiteName(s.name);
   if (!st) return Fail(st.error().WithContext(where + ": site \"" + s.name + "\""));
-  if (s.origin.empty()) return Fail(ErrorCode::kInvalidArgument, where + ": site \"" + s.name + "\": origin is required");
+  if (s.origin.empty())
+    return Fail(ErrorCode::kInvalidArgument,
+                where + ": site \"" + s.name + "\": origin is required");
   if (auto v = ValidateOrigin(s.origin); !v)
     return Fail(v.error().WithContext(where + ": site \"" + s.name + "\""));
   return s;
@@ -226,15 +235,26 @@ Result<Duration> ParseDuration(std::string_view text) {
   while (!s.empty()) {
     int64_t n = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (ec != std::errc() || p == s.data() || p == s.data() + s.size() || n < 0 || n > 1'000'000'000) return bad();
+    if (ec != std::errc() || p == s.data() || p == s.data() + s.size() || n < 0 ||
+        n > 1'000'000'000)
+      return bad();
     char unit = *p;
     s.remove_prefix(static_cast<size_t>(p - s.data()) + 1);
     switch (unit) {
-      case 's': total += std::chrono::seconds(n); break;
-      case 'm': total += std::chrono::minutes(n); break;
-      case 'h': total += std::chrono::hours(n); break;
-      case 'd': total += std::chrono::hours(24 * n); break;
-      default: return bad();
+      case 's':
+        total += std::chrono::seconds(n);
+        break;
+      case 'm':
+        total += std::chrono::minutes(n);
+        break;
+      case 'h':
+        total += std::chrono::hours(n);
+        break;
+      case 'd':
+        total += std::chrono::hours(24 * n);
+        break;
+      default:
+        return bad();
     }
   }
   return total;
@@ -242,20 +262,25 @@ Result<Duration> ParseDuration(std::string_view text) {
 
 Status ValidateSiteName(std::string_view name) {
   if (name.empty() || name.size() > 63 || !std::isalnum(static_cast<unsigned char>(name[0])))
-    return Fail(ErrorCode::kInvalidArgument, "a site name is 1-63 of a-z, 0-9, '.' and '-', starting with a letter or digit");
+    return Fail(ErrorCode::kInvalidArgument,
+                "a site name is 1-63 of a-z, 0-9, '.' and '-', starting with a letter or digit");
   for (char c : name)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-'))
-      return Fail(ErrorCode::kInvalidArgument, "a site name is 1-63 of a-z, 0-9, '.' and '-', starting with a letter or digit");
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-'))
+      return Fail(ErrorCode::kInvalidArgument,
+                  "a site name is 1-63 of a-z, 0-9, '.' and '-', starting with a letter or digit");
   return Ok();
 }
 
 Status ValidateOrigin(std::string_view url) {
   auto bad = [&](std::string_view why) {
-    return Fail(ErrorCode::kInvalidArgument, "origin \"" + std::string(url) + "\" " + std::string(why));
+    return Fail(ErrorCode::kInvalidArgument,
+                "origin \"" + std::string(url) + "\" " + std::string(why));
   };
   auto u = boost::urls::parse_absolute_uri(url);
   if (!u) return bad("is not a URL");
-  if (u->scheme() != "http") return bad("must be an http:// URL (the gateway speaks plain HTTP to origins)");
+  if (u->scheme() != "http")
+    return bad("must be an http:// URL (the gateway speaks plain HTTP to origins)");
   if (u->host().empty()) return bad("has no host");
   if (u->has_userinfo()) return bad("must not carry user information");
   if (u->has_query() || u->has_fragment()) return bad("must not have a query or fragment");
@@ -271,8 +296,9 @@ Result<LoadedConfig> ParseConfig(std::string_view text, std::string_view source_
   toml::parse_result parsed = toml::parse(text, source_name);
   if (!parsed) {
     const auto& err = parsed.error();
-    return Fail(ErrorCode::kInvalidArgument, source + ":" + std::to_string(err.source().begin.line) +
-                                                 ": " + std::string(err.description()));
+    return Fail(ErrorCode::kInvalidArgument, source + ":" +
+                                                 std::to_string(err.source().begin.line) + ": " +
+                                                 std::string(err.description()));
   }
   const toml::table& root = parsed.table();
   LoadedConfig out;
@@ -333,7 +359,8 @@ Result<LoadedConfig> ParseConfig(std::string_view text, std::string_view source_
     c.fallback_after_failures = static_cast<int>(n);
     TRY(a.NoUnknownKeys());
     if (c.retry_max < c.retry_initial)
-      return Fail(ErrorCode::kInvalidArgument, a.Where(*t) + ": renewal.retry_max is shorter than renewal.retry_initial");
+      return Fail(ErrorCode::kInvalidArgument,
+                  a.Where(*t) + ": renewal.retry_max is shorter than renewal.retry_initial");
   }
   TRY(st);
   TRY(ReadHsts(r, "hsts", "hsts", source, c.hsts));
@@ -355,7 +382,8 @@ Result<LoadedConfig> ParseConfig(std::string_view text, std::string_view source_
   if (const toml::node* n = r.Get("site")) {
     const toml::array* sites = n->as_array();
     if (!sites || !sites->is_array_of_tables())
-      return Fail(ErrorCode::kInvalidArgument, r.Where(*n) + ": site must be written as [[site]] tables");
+      return Fail(ErrorCode::kInvalidArgument,
+                  r.Where(*n) + ": site must be written as [[site]] tables");
     for (const auto& e : *sites) {
       auto site = ReadSite(*e.as_table(), source, c.hsts);
       if (!site) {
@@ -397,15 +425,19 @@ Status MergeFlags(LoadedConfig& loaded, const ConfigFlags& f) {
     s.origin = spec.substr(eq + 1);
     s.hsts = c.hsts;
     if (auto v = x509::ValidateDnsName(name, /*allow_wildcard=*/false); !v)
-      return Fail(ErrorCode::kInvalidArgument, "--site " + spec + ": \"" + name +
-                                                   "\" is not a valid DNS name: " + v.error().message());
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          "--site " + spec + ": \"" + name + "\" is not a valid DNS name: " + v.error().message());
     TRY_CONTEXT(ValidateSiteName(name), "--site " + spec);
     TRY_CONTEXT(ValidateOrigin(s.origin), "--site " + spec);
     s.name = name;
     s.server_names = {name};
-    auto it = std::find_if(c.sites.begin(), c.sites.end(), [&](const SiteConfig& x) { return x.name == name; });
-    if (it != c.sites.end()) *it = std::move(s);
-    else c.sites.push_back(std::move(s));
+    auto it = std::find_if(c.sites.begin(), c.sites.end(),
+                           [&](const SiteConfig& x) { return x.name == name; });
+    if (it != c.sites.end())
+      *it = std::move(s);
+    else
+      c.sites.push_back(std::move(s));
   }
   return Ok();
 }
@@ -413,7 +445,8 @@ Status MergeFlags(LoadedConfig& loaded, const ConfigFlags& f) {
 Status Finish(LoadedConfig& loaded) {
   GatewayConfig& c = loaded.config;
   if (c.cas.empty() || c.cas[0].directory.empty())
-    return Fail(ErrorCode::kInvalidArgument, "no ACME CA configured: set [acme] directory or pass --acme URL");
+    return Fail(ErrorCode::kInvalidArgument,
+                "no ACME CA configured: set [acme] directory or pass --acme URL");
   std::map<std::string, std::string> owner;  // DNS name → site
   std::set<std::string> site_names;
   std::vector<SiteConfig> kept;
@@ -424,7 +457,8 @@ Status Finish(LoadedConfig& loaded) {
     }
     std::string clash;
     for (const auto& n : s.server_names)
-      if (auto it = owner.find(n); it != owner.end()) clash = n + "\" already belongs to site \"" + it->second;
+      if (auto it = owner.find(n); it != owner.end())
+        clash = n + "\" already belongs to site \"" + it->second;
     if (!clash.empty()) {
       site_names.erase(s.name);
       loaded.problems.push_back("site \"" + s.name + "\": \"" + clash + "\" (site skipped)");
@@ -435,7 +469,8 @@ Status Finish(LoadedConfig& loaded) {
   }
   c.sites = std::move(kept);
   if (!c.listen.default_site.empty() && !site_names.count(c.listen.default_site)) {
-    loaded.problems.push_back("default_site \"" + c.listen.default_site + "\" is not a served site (ignored)");
+    loaded.problems.push_back("default_site \"" + c.listen.default_site +
+                              "\" is not a served site (ignored)");
     c.listen.default_site.clear();
   }
   return Ok();
@@ -448,7 +483,8 @@ std::vector<ManagedSite> ManagedSites(const GatewayConfig& config) {
 }
 
 Result<CertificateManagerOptions> ManagerOptionsFor(const GatewayConfig& config,
-                                                    CertificateObserver* observer, const Clock* clock) {
+                                                    CertificateObserver* observer,
+                                                    const Clock* clock) {
   CertificateManagerOptions o;
   o.data_dir = config.dir;
   for (const auto& ca : config.cas) {
@@ -459,7 +495,8 @@ Result<CertificateManagerOptions> ManagerOptionsFor(const GatewayConfig& config,
     io.email = ca.email;
     if (!ca.eab_kid.empty()) {
       auto key = Base64UrlDecode(ca.eab_hmac_key);
-      if (!key) return Fail(ErrorCode::kInvalidArgument, ca.directory + ": eab_hmac_key is not base64url");
+      if (!key)
+        return Fail(ErrorCode::kInvalidArgument, ca.directory + ": eab_hmac_key is not base64url");
       io.eab = acme::client::ExternalAccountBinding{ca.eab_kid, *key};
     }
     io.lifetime = config.lifetime;

@@ -19,10 +19,10 @@ namespace autoseal::gateway {
 
 // One ACME CA the gateway orders from.
 struct AcmeCaConfig {
-  std::string directory;  // RFC 8555 directory URL (https)
-  std::string ca_bundle;  // PEM file trusted for its HTTPS ("" = system store)
-  std::string email;      // account contact
-  std::string eab_kid;    // External Account Binding (RFC 8555 §7.3.4), both or neither
+  std::string directory;     // RFC 8555 directory URL (https)
+  std::string ca_bundle;     // PEM file trusted for its HTTPS ("" = system store)
+  std::string email;         // account contact
+  std::string eab_kid;       // External Account Binding (RFC 8555 §7.3.4), both or neither
   std::string eab_hmac_key;  // base64url
 };
 
@@ -32,8 +32,8 @@ struct GatewayConfig {
   GatewayOptions listen;              // listeners, timeouts, limits (proxy.h)
   std::vector<AcmeCaConfig> cas;      // [0] primary, [1] fallback (optional)
   std::vector<std::string> challenges = {"http-01", "tls-alpn-01"};
-  std::optional<Duration> lifetime;   // ask the CA for notAfter = now + lifetime
-  std::string profile;                // ACME profile name, optional
+  std::optional<Duration> lifetime;  // ask the CA for notAfter = now + lifetime
+  std::string profile;               // ACME profile name, optional
   std::optional<Duration> renew_before;
   Duration retry_initial = std::chrono::minutes(1);
   Duration retry_max = std::chrono::hours(6);

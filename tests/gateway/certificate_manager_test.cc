@@ -185,7 +185,7 @@ TEST_F(CertificateManagerTest, StoresKeysWithMode0600AndARestartServesAtOnceWith
   for (const char* kind : {"ecdsa", "rsa"}) {
     auto stored = ac::LoadStoredCertificate(dir.path(), std::string("example_") + kind);
     ASSERT_TRUE(stored.has_value()) << kind;
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(stat(stored->key_path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u) << kind;
   }
@@ -217,7 +217,8 @@ TEST_F(CertificateManagerTest, RenewsWhenAThirdOfTheLifetimeIsLeftAndSwapsInANew
   EXPECT_NE(after, before) << "a renewal publishes a new snapshot";
   EXPECT_NE(after->keys[0]->chain_pem, old_pem);
   EXPECT_GT(after->keys[0]->not_after, not_after);
-  EXPECT_EQ(before->keys[0]->chain_pem, old_pem) << "connections holding the old one keep it intact";
+  EXPECT_EQ(before->keys[0]->chain_pem, old_pem)
+      << "connections holding the old one keep it intact";
 }
 
 TEST_F(CertificateManagerTest, RenewsInsideTheAriWindowAndNamesTheCertificateItReplaces) {
@@ -264,7 +265,8 @@ TEST_F(CertificateManagerTest, FailedOrdersBackOffExponentiallyUpToTheCapAndKeep
     auto st = m->SlotStatuses().at(0);
     EXPECT_EQ(st.consecutive_failures, i + 1);
     EXPECT_NE(st.last_error.find("is down"), std::string::npos);
-    waits.push_back(static_cast<int>(std::chrono::duration_cast<minutes>(st.renew_at - clock().Now()).count()));
+    waits.push_back(
+        static_cast<int>(std::chrono::duration_cast<minutes>(st.renew_at - clock().Now()).count()));
     m->MaintainOnce();
     EXPECT_EQ(issuer->calls.load(), calls + 1) << "no new attempt before the backoff has passed";
     clock().Advance(st.renew_at - clock().Now());
@@ -332,7 +334,8 @@ TEST_F(CertificateManagerTest, TwoManagersSharingADataDirectoryOrderOnce) {
   ASSERT_EQ(sa->keys.size(), 2u);
   ASSERT_EQ(sb->keys.size(), 2u);
   for (size_t i = 0; i < 2; ++i)
-    EXPECT_EQ(sa->keys[i]->chain_pem, sb->keys[i]->chain_pem) << "both serve the one stored certificate";
+    EXPECT_EQ(sa->keys[i]->chain_pem, sb->keys[i]->chain_pem)
+        << "both serve the one stored certificate";
 }
 
 TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
@@ -403,7 +406,8 @@ TEST_F(CertificateManagerTest, ReplacingSitesDropsRemovedOnesAndReordersChangedN
   EXPECT_EQ(issuer->calls.load(), 3) << "names changed: ordered again";
   auto site = m->Lookup("www.a.example");
   ASSERT_NE(site, nullptr);
-  EXPECT_EQ(Leaf(site->keys[0]).DnsNames(), (std::vector<std::string>{"a.example", "www.a.example"}));
+  EXPECT_EQ(Leaf(site->keys[0]).DnsNames(),
+            (std::vector<std::string>{"a.example", "www.a.example"}));
 }
 
 TEST_F(CertificateManagerTest, ExportsExpiryAndRenewalCountersAsMetrics) {
@@ -418,14 +422,17 @@ TEST_F(CertificateManagerTest, ExportsExpiryAndRenewalCountersAsMetrics) {
   m->MaintainOnce();
   std::string text = metrics.RenderPrometheus();
   auto not_after = m->Lookup("example.com")->keys[0]->not_after;
-  EXPECT_NE(text.find("autoseal_gateway_certificate_expiry_timestamp_seconds{site=\"example\",key_type=\"ecdsa\"} " +
+  EXPECT_NE(text.find("autoseal_gateway_certificate_expiry_timestamp_seconds{site=\"example\",key_"
+                      "type=\"ecdsa\"} " +
                       std::to_string(ToUnixSeconds(not_after))),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("autoseal_gateway_certificate_renewals_total{site=\"example\",key_type=\"rsa\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("autoseal_gateway_certificate_renewals_total{site=\"example\",key_type=\"rsa\"} 1"),
+      std::string::npos)
       << text;
-  EXPECT_NE(text.find("autoseal_gateway_certificate_renewal_failures_total{site=\"example\",key_type=\"ecdsa\"} 1"),
+  EXPECT_NE(text.find("autoseal_gateway_certificate_renewal_failures_total{site=\"example\",key_"
+                      "type=\"ecdsa\"} 1"),
             std::string::npos)
       << text;
 }

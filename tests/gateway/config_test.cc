@@ -78,7 +78,8 @@ TEST(GatewayConfigTest, ReadsEverySettingOfAFullFile) {
   EXPECT_EQ(c.listen.origin_read_timeout, std::chrono::milliseconds(90000));
   ASSERT_EQ(c.sites.size(), 2u);
   EXPECT_EQ(c.sites[0].name, "blog");
-  EXPECT_EQ(c.sites[0].server_names, (std::vector<std::string>{"blog.example.com", "www.blog.example.com"}));
+  EXPECT_EQ(c.sites[0].server_names,
+            (std::vector<std::string>{"blog.example.com", "www.blog.example.com"}));
   EXPECT_EQ(c.sites[0].origin, "http://127.0.0.1:8080/app");
   EXPECT_TRUE(c.sites[0].hsts.enabled);
   EXPECT_EQ(c.sites[0].hsts.max_age, seconds(86400)) << "global [hsts] is the sites' default";
@@ -98,7 +99,8 @@ TEST(GatewayConfigTest, AnUnknownGlobalKeyIsNamedWithFileAndLine) {
 }
 
 TEST(GatewayConfigTest, AnUnknownKeyInATableIsNamedWithItsPath) {
-  auto loaded = ParseConfig("[acme]\ndirectory = \"https://a.example/d\"\nemial = \"x@y\"\n", "gw.toml");
+  auto loaded =
+      ParseConfig("[acme]\ndirectory = \"https://a.example/d\"\nemial = \"x@y\"\n", "gw.toml");
   ASSERT_FALSE(loaded.has_value());
   EXPECT_EQ(loaded.error().message(), "gw.toml:3: unknown key \"acme.emial\"");
 }
@@ -134,11 +136,15 @@ orign = "http://127.0.0.1:4"
   ASSERT_EQ(loaded->config.sites.size(), 1u);
   EXPECT_EQ(loaded->config.sites[0].name, "good.example");
   ASSERT_EQ(loaded->problems.size(), 3u);
-  EXPECT_NE(loaded->problems[0].find("gw.toml:8: site \"bad_name.example\": \"bad_name.example\" is not a valid DNS name"),
-            std::string::npos)
+  EXPECT_NE(
+      loaded->problems[0].find(
+          "gw.toml:8: site \"bad_name.example\": \"bad_name.example\" is not a valid DNS name"),
+      std::string::npos)
       << loaded->problems[0];
-  EXPECT_NE(loaded->problems[1].find("gw.toml:12: site \"ok.example\": origin \"ftp://127.0.0.1:3\" must be an http:// URL"),
-            std::string::npos)
+  EXPECT_NE(
+      loaded->problems[1].find(
+          "gw.toml:12: site \"ok.example\": origin \"ftp://127.0.0.1:3\" must be an http:// URL"),
+      std::string::npos)
       << loaded->problems[1];
   EXPECT_NE(loaded->problems[2].find("gw.toml:18: unknown key \"site.orign\""), std::string::npos)
       << loaded->problems[2];
@@ -147,15 +153,18 @@ orign = "http://127.0.0.1:4"
 TEST(GatewayConfigTest, BadValuesNameTheKey) {
   auto d = ParseConfig("[renewal]\nretry_initial = \"soon\"\n", "gw.toml");
   ASSERT_FALSE(d.has_value());
-  EXPECT_NE(d.error().message().find("gw.toml:2: renewal.retry_initial: \"soon\" is not a duration"),
-            std::string::npos)
+  EXPECT_NE(
+      d.error().message().find("gw.toml:2: renewal.retry_initial: \"soon\" is not a duration"),
+      std::string::npos)
       << d.error().message();
   auto b = ParseConfig("access_log = \"yes\"\n", "gw.toml");
   ASSERT_FALSE(b.has_value());
   EXPECT_EQ(b.error().message(), "gw.toml:1: access_log: must be true or false");
-  auto c = ParseConfig("[acme]\ndirectory = \"https://a/d\"\nchallenges = [\"dns-01\"]\n", "gw.toml");
+  auto c =
+      ParseConfig("[acme]\ndirectory = \"https://a/d\"\nchallenges = [\"dns-01\"]\n", "gw.toml");
   ASSERT_FALSE(c.has_value());
-  EXPECT_NE(c.error().message().find("\"dns-01\" is not http-01 or tls-alpn-01"), std::string::npos);
+  EXPECT_NE(c.error().message().find("\"dns-01\" is not http-01 or tls-alpn-01"),
+            std::string::npos);
   auto e = ParseConfig("[acme]\ndirectory = \"https://a/d\"\neab_kid = \"k\"\n", "gw.toml");
   ASSERT_FALSE(e.has_value());
   EXPECT_NE(e.error().message().find("eab_kid and eab_hmac_key go together"), std::string::npos);
@@ -181,7 +190,8 @@ TEST(GatewayConfigTest, FlagsMergeOverTheFile) {
   EXPECT_EQ(c.dir, "var/gw");
   ASSERT_EQ(c.sites.size(), 3u);
   EXPECT_EQ(c.sites[0].name, "blog");
-  EXPECT_EQ(c.sites[0].origin, "http://127.0.0.1:9001") << "--site replaces a site of the same name";
+  EXPECT_EQ(c.sites[0].origin, "http://127.0.0.1:9001")
+      << "--site replaces a site of the same name";
   EXPECT_EQ(c.sites[0].server_names, std::vector<std::string>{"blog"});
   EXPECT_EQ(c.sites[2].name, "shop.example.com");
   EXPECT_EQ(c.sites[2].server_names, std::vector<std::string>{"shop.example.com"});
@@ -205,7 +215,8 @@ TEST(GatewayConfigTest, BadFlagsFailNamingTheFlag) {
   f.sites = {"not a name=http://127.0.0.1:1"};
   auto st = MergeFlags(loaded, f);
   ASSERT_FALSE(st.has_value());
-  EXPECT_NE(st.error().message().find("--site not a name=http://127.0.0.1:1: \"not a name\" is not a valid DNS name"),
+  EXPECT_NE(st.error().message().find(
+                "--site not a name=http://127.0.0.1:1: \"not a name\" is not a valid DNS name"),
             std::string::npos)
       << st.error().message();
   f.sites = {"example.com"};
@@ -246,7 +257,8 @@ origin = "http://127.0.0.1:2"
   ASSERT_EQ(loaded->config.sites.size(), 1u);
   EXPECT_EQ(loaded->config.sites[0].name, "one");
   ASSERT_EQ(loaded->problems.size(), 1u);
-  EXPECT_NE(loaded->problems[0].find("\"x.example\" already belongs to site \"one\""), std::string::npos)
+  EXPECT_NE(loaded->problems[0].find("\"x.example\" already belongs to site \"one\""),
+            std::string::npos)
       << loaded->problems[0];
 }
 
@@ -255,7 +267,8 @@ TEST(GatewayConfigTest, ParsesDurations) {
   EXPECT_EQ(*ParseDuration("1h30m"), Duration(minutes(90)));
   EXPECT_EQ(*ParseDuration("23h59m30s"), Duration(seconds(86370)));
   EXPECT_EQ(*ParseDuration("2d"), Duration(hours(48)));
-  for (const char* bad : {"", "10", "s", "1.5h", "-1s", "10x", "1h 2m"}) EXPECT_FALSE(ParseDuration(bad).has_value()) << bad;
+  for (const char* bad : {"", "10", "s", "1.5h", "-1s", "10x", "1h 2m"})
+    EXPECT_FALSE(ParseDuration(bad).has_value()) << bad;
 }
 
 }  // namespace
