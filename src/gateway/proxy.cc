@@ -6,6 +6,7 @@
 #endif
 
 #include <sys/socket.h>
+#include <time.h>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -69,6 +70,15 @@ constexpr auto kTrustIdleOrigin = std::chrono::seconds(1);
 constexpr auto kSweepInterval = std::chrono::milliseconds(250);
 // A TLS record header: type (1), legacy version (2), length (2) (RFC 8446 §5.1).
 constexpr size_t kRecordHeaderBytes = 5;
+
+// Deadlines need no better than a few milliseconds: CLOCK_MONOTONIC_COARSE (the same clock as
+// steady_clock, read without a hardware timer access) keeps them off the per-request profile.
+SteadyClock::time_point CoarseNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return SteadyClock::time_point(std::chrono::duration_cast<SteadyClock::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
 
 std::string EndpointString(const tcp::endpoint& endpoint) {
   asio::ip::address address = endpoint.address();
@@ -218,16 +228,16 @@ class Connection {
 
  protected:
   void ClientDeadline(std::chrono::milliseconds timeout) {
-    client_deadline_ = SteadyClock::now() + timeout;
+    client_deadline_ = CoarseNow() + timeout;
   }
   void ClientDeadlineAt(SteadyClock::time_point t) { client_deadline_ = t; }
   void WatchUpstream(tcp::socket* socket, std::chrono::milliseconds timeout) {
     upstream_ = socket;
     upstream_timed_out_ = false;
-    upstream_deadline_ = SteadyClock::now() + timeout;
+    upstream_deadline_ = CoarseNow() + timeout;
   }
   void UpstreamDeadline(std::chrono::milliseconds timeout) {
-    upstream_deadline_ = SteadyClock::now() + timeout;
+    upstream_deadline_ = CoarseNow() + timeout;
   }
   void UnwatchUpstream() {
     upstream_ = nullptr;
@@ -458,7 +468,8 @@ asio::awaitable<void> Session<Stream>::Run() {
   for (;;) {
     if (buffer_.size() == 0) {
       if (gateway_.stopping()) co_return;
-      if (buffer_.capacity() > 2 * kIdleReadBytes) buffer_.shrink_to_fit();
+      // An idle connection keeps no read buffer (the next request allocates one).
+      buffer_.shrink_to_fit();
       idle_ = true;
       ClientDeadline(first ? options_.header_timeout : options_.idle_timeout);
       // Waiting for readiness first saves the read that would find nothing (one system call per
@@ -720,7 +731,7 @@ asio::awaitable<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& 
       while (!idle.empty() && !upstream) {
         std::unique_ptr<Upstream> candidate = std::move(idle.back());
         idle.pop_back();
-        SteadyClock::duration idle_for = SteadyClock::now() - candidate->idle_since;
+        SteadyClock::duration idle_for = CoarseNow() - candidate->idle_since;
         if (idle_for >= options_.origin_idle_timeout) continue;
         if (idle_for < kTrustIdleOrigin) {
           upstream = std::move(candidate);
@@ -955,7 +966,7 @@ asio::awaitable<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& 
   if (origin_keep_alive && response->is_done()) {
     auto& idle = worker.pool[site.origin_key];
     if (idle.size() < options_.max_idle_origin_connections) {
-      upstream->idle_since = SteadyClock::now();
+      upstream->idle_since = CoarseNow();
       idle.push_back(std::move(upstream));
     }
   }
@@ -1071,13 +1082,15 @@ asio::awaitable<void> RunHttps(GatewayImpl& gateway, Worker& worker, tcp::socket
   // over here, unread, with SNI still to parse. Until one exists TLCP clients are refused.
   std::array<unsigned char, kRecordHeaderBytes> first;
   for (;;) {
-    auto [wait_ec] = co_await lowest.async_wait(tcp::socket::wait_read, kUseTuple);
-    if (wait_ec) co_return;
-    ssize_t n = ::recv(lowest.native_handle(), first.data(), first.size(), MSG_PEEK);
-    if (n <= 0) {
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
-      co_return;
+    // The ClientHello has usually arrived by the time the connection is accepted: look first,
+    // wait only when there is nothing yet.
+    ssize_t n = ::recv(lowest.native_handle(), first.data(), first.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      auto [wait_ec] = co_await lowest.async_wait(tcp::socket::wait_read, kUseTuple);
+      if (wait_ec) co_return;
+      continue;
     }
+    if (n <= 0) co_return;
     if (static_cast<size_t>(n) == first.size()) break;
     // A record header split across segments: rare; look again shortly (the handshake deadline
     // still applies, the sweep closes the socket when it passes).
@@ -1343,7 +1356,7 @@ asio::awaitable<void> GatewayImpl::SweepLoop(Worker& worker) {
     timer.expires_after(kSweepInterval);
     auto [ec] = co_await timer.async_wait(kUseTuple);
     if (ec) co_return;
-    SteadyClock::time_point now = SteadyClock::now();
+    SteadyClock::time_point now = CoarseNow();
     for (auto it = worker.connections.begin(); it != worker.connections.end();) {
       Connection* connection = *it++;  // Sweep never destroys a connection synchronously
       connection->Sweep(now);

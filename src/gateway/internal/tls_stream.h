@@ -141,35 +141,35 @@ class TlsStream {
     void operator()(Self& self, error_code ec = {}) {
       if (done) return self.complete(result_ec, result_n);
       if (ec) return self.complete(ec, 0);
+      // One pass: the first non-empty buffer, or (writing) up to a record's worth gathered
+      // from several into the scratch buffer.
       const char* data = nullptr;
       size_t size = 0;
-      size_t total = 0;
+      size_t gathered = 0;
       size_t count = 0;
       for (auto it = boost::asio::buffer_sequence_begin(buffers);
            it != boost::asio::buffer_sequence_end(buffers); ++it) {
         boost::asio::const_buffer b(*it);
         if (b.size() == 0) continue;
-        if (count == 0) {
+        if (count++ == 0) {
           data = static_cast<const char*>(b.data());
           size = b.size();
+          if constexpr (!kWrite) break;
+          if (size >= kScratchBytes) break;
         }
-        total += b.size();
-        ++count;
+        if constexpr (kWrite) {
+          size_t take = std::min(b.size(), kScratchBytes - gathered);
+          std::memcpy(Scratch() + gathered, b.data(), take);
+          gathered += take;
+          if (gathered == kScratchBytes) break;
+        }
       }
       if (count == 0) return Finish(self, error_code(), 0);
       if constexpr (kWrite) {
-        if (count > 1 && size < kScratchBytes) {
-          // Gather: a record per response header plus body piece, not one for each.
-          size_t n = 0;
-          for (auto it = boost::asio::buffer_sequence_begin(buffers);
-               it != boost::asio::buffer_sequence_end(buffers) && n < kScratchBytes; ++it) {
-            boost::asio::const_buffer b(*it);
-            size_t take = std::min(b.size(), kScratchBytes - n);
-            std::memcpy(Scratch() + n, b.data(), take);
-            n += take;
-          }
+        if (count > 1) {
+          // Gathered: a header and a body piece go out as one record, not one each.
           data = Scratch();
-          size = n;
+          size = gathered;
         }
         size_t n = 0;
         ERR_clear_error();
@@ -181,7 +181,6 @@ class TlsStream {
         waited = true;
         stream->WaitThen(self, wait);
       } else {
-        (void)total;
         size_t n = 0;
         ERR_clear_error();
         int r = SSL_read_ex(stream->ssl_, const_cast<char*>(data), size, &n);
