@@ -30,14 +30,13 @@ Result<Bytes> EncryptEntity(ByteView entity, const EncryptMessageOptions& option
   return der;
 }
 
-// Signs entity (detached) and returns the multipart/signed entity without message header fields.
-Result<Bytes> SignedEntity(ByteView entity, const SignMessageOptions& options) {
+// The detached SignedData over the payload.
+Result<Bytes> SignDetached(ByteView entity, const SignMessageOptions& options) {
   SignOptions so;
   so.detached = true;
   so.signing_time = options.signing_time;
   so.postmark = options.postmark;
-  Bytes der = TRY(options.signer->Sign(entity, so));
-  return BuildMultipartSigned({}, entity, der, MicAlg(options.signer->digest()), Newline::kCrlf);
+  return options.signer->Sign(entity, so);
 }
 
 }  // namespace
@@ -52,16 +51,20 @@ Result<Bytes> SignMessage(ByteView message, const SignMessageOptions& options) {
   payload.protect = options.protect_headers && !AlreadySigned(mime.Form())
                         ? HeaderProtection::kClear
                         : HeaderProtection::kNone;
-  Bytes entity = TRY(mime.Payload(payload));
-  SignOptions so;
-  so.detached = !options.opaque;
-  so.signing_time = options.signing_time;
-  so.postmark = options.postmark;
-  Bytes der = TRY(options.signer->Sign(entity, so));
   std::vector<HeaderField> outer = mime.OuterHeaders(HeaderProtection::kNone);
-  if (options.opaque) return BuildPkcs7Mime(outer, "signed-data", der, mime.newline());
+  if (options.opaque) {
+    Bytes entity = TRY(mime.Payload(payload));
+    SignOptions so;
+    so.detached = false;
+    so.signing_time = options.signing_time;
+    so.postmark = options.postmark;
+    Bytes der = TRY(options.signer->Sign(entity, so));
+    return BuildPkcs7Mime(outer, "signed-data", der, mime.newline());
+  }
+  Bytes entity = TRY(mime.Payload(payload));
+  Bytes der = TRY(SignDetached(entity, options));
   return BuildMultipartSigned(outer, entity, der, MicAlg(options.signer->digest()),
-                             mime.newline());
+                              mime.newline());
 }
 
 Result<EncryptedMessage> EncryptMessage(ByteView message, const EncryptMessageOptions& options) {
@@ -88,12 +91,15 @@ Result<EncryptedMessage> SignAndEncryptMessage(ByteView message, const SignMessa
                                  ? HeaderProtection::kCipher
                                  : HeaderProtection::kNone;
   Bytes entity = TRY(mime.Payload({.seven_bit = true, .protect = protect}));
-  Bytes signed_entity = TRY(SignedEntity(entity, sign));
-  entity = Bytes();  // the signed entity holds its copy
+  Bytes der = TRY(SignDetached(entity, sign));
+  // The multipart/signed entity (no message header fields) is what gets encrypted.
+  Bytes signed_entity = TRY(BuildMultipartSigned({}, entity, der, MicAlg(sign.signer->digest()),
+                                                 Newline::kCrlf));
+  entity = Bytes();
   EncryptedMessage out;
-  Bytes der = TRY(EncryptEntity(signed_entity, encrypt, &out.plan));
+  Bytes envelope = TRY(EncryptEntity(signed_entity, encrypt, &out.plan));
   signed_entity = Bytes();
-  out.message = TRY(BuildPkcs7Mime(mime.OuterHeaders(protect), SmimeType(out.plan.type), der,
+  out.message = TRY(BuildPkcs7Mime(mime.OuterHeaders(protect), SmimeType(out.plan.type), envelope,
                                    mime.newline()));
   return out;
 }
@@ -175,7 +181,6 @@ MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& options
       report.cms = Verify(*signature, ByteView(*content), options);
       report.protection = mime->PayloadProtection();
       report.protected_headers = mime->ProtectedHeaders();
-      report.content.assign(message.begin(), message.end());
       break;
     }
     case SmimeForm::kSignedData:

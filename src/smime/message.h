@@ -91,8 +91,8 @@ struct MessageVerifyReport {
   std::string from;                             // the (protected, if present) From address
   // RFC 8550 §3: the From address must be one of the signer certificate's email addresses.
   bool from_matches_signer = false;
-  // The signed content as a message: for opaque signatures the encapsulated entity with the
-  // (protected) header fields, for multipart/signed the input unchanged.
+  // Opaque signatures: the encapsulated entity as a message, with the (protected) header fields.
+  // Empty for multipart/signed, whose input already is the readable message.
   Bytes content;
   // Signature, chain, postmark and From address all hold.
   bool ok() const;

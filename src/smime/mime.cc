@@ -4,9 +4,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <mutex>
+#include <random>
 
 namespace autoseal::smime {
+
+// Receives serialised output chunk by chunk. Must not throw.
+using ChunkSink = std::function<void(ByteView chunk)>;
+
 namespace {
 
 // Owners for GObject-derived GMime objects (g_object_unref drops the one reference we hold).
@@ -132,22 +138,106 @@ struct BorrowedStream {
   }
 };
 
-Bytes StreamBytes(GMimeStream* stream) {
-  GByteArray* ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream));
-  return Bytes(ba->data, ba->data + ba->len);
+}  // namespace
+}  // namespace autoseal::smime
+
+// A write-only GMimeStream that hands every chunk to a ChunkSink: GMime serialises straight into
+// a hasher, an encryptor or a pre-sized buffer, with no GByteArray growing and copied in between.
+extern "C" {
+struct AutosealSinkStream {
+  GMimeStream parent;
+  const autoseal::smime::ChunkSink* sink;
+};
+struct AutosealSinkStreamClass {
+  GMimeStreamClass parent_class;
+};
+}
+G_DEFINE_TYPE(AutosealSinkStream, autoseal_sink_stream, GMIME_TYPE_STREAM)
+
+static ssize_t SinkWrite(GMimeStream* stream, const char* buf, size_t len) {
+  auto* self = reinterpret_cast<AutosealSinkStream*>(stream);
+  (*self->sink)(autoseal::ByteView(reinterpret_cast<const uint8_t*>(buf), len));
+  stream->position += static_cast<gint64>(len);
+  return static_cast<ssize_t>(len);
+}
+static ssize_t SinkRead(GMimeStream*, char*, size_t) { return -1; }
+static int SinkFlush(GMimeStream*) { return 0; }
+static int SinkClose(GMimeStream*) { return 0; }
+static gboolean SinkEos(GMimeStream*) { return TRUE; }
+static int SinkReset(GMimeStream*) { return -1; }
+static gint64 SinkSeek(GMimeStream*, gint64, GMimeSeekWhence) { return -1; }
+static gint64 SinkTell(GMimeStream* stream) { return stream->position; }
+static gint64 SinkLength(GMimeStream*) { return -1; }
+static GMimeStream* SinkSubstream(GMimeStream*, gint64, gint64) { return nullptr; }
+
+static void autoseal_sink_stream_class_init(AutosealSinkStreamClass* klass) {
+  GMimeStreamClass* c = GMIME_STREAM_CLASS(klass);
+  c->read = SinkRead;
+  c->write = SinkWrite;
+  c->flush = SinkFlush;
+  c->close = SinkClose;
+  c->eos = SinkEos;
+  c->reset = SinkReset;
+  c->seek = SinkSeek;
+  c->tell = SinkTell;
+  c->length = SinkLength;
+  c->substream = SinkSubstream;
+}
+static void autoseal_sink_stream_init(AutosealSinkStream* self) { self->sink = nullptr; }
+
+namespace autoseal::smime {
+namespace {
+
+// A new sink stream over sink (which must outlive it).
+GPtr<GMimeStream> NewSinkStream(const ChunkSink& sink) {
+  auto* s = static_cast<AutosealSinkStream*>(g_object_new(autoseal_sink_stream_get_type(), nullptr));
+  s->sink = &sink;
+  g_mime_stream_construct(GMIME_STREAM(s), 0, -1);
+  return GPtr<GMimeStream>(GMIME_STREAM(s));
 }
 
-// Writes object in canonical CRLF form. GMime's DOS newline format covers headers and what it
-// encodes, not raw preambles, epilogues and 7-bit content, so a unix2dos filter makes sure.
-Result<Bytes> WriteCrlf(GMimeObject* object) {
-  GPtr<GMimeStream> out(g_mime_stream_mem_new());
-  GPtr<GMimeStream> filtered(g_mime_stream_filter_new(out.get()));
-  GPtr<GMimeFilter> unix2dos(g_mime_filter_unix2dos_new(FALSE));
-  g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), unix2dos.get());
-  if (g_mime_object_write_to_stream(object, CrlfOptions(), filtered.get()) < 0 ||
-      g_mime_stream_flush(filtered.get()) < 0)
+// RFC 2046 prologues and epilogues are kept raw by GMime and written without newline
+// conversion; make them CRLF so the DOS newline format covers everything.
+void CrlfEdges(GMimeObject* object) {
+  if (GMIME_IS_MULTIPART(object)) {
+    GMimeMultipart* mp = GMIME_MULTIPART(object);
+    for (auto [get, set] : {std::pair{&g_mime_multipart_get_prologue, &g_mime_multipart_set_prologue},
+                            std::pair{&g_mime_multipart_get_epilogue, &g_mime_multipart_set_epilogue}}) {
+      const char* text = get(mp);
+      if (text != nullptr && std::strchr(text, '\n') != nullptr) {
+        std::string fixed = ToCrlf(text);
+        if (fixed != text) set(mp, fixed.c_str());
+      }
+    }
+    int n = g_mime_multipart_get_count(mp);
+    for (int i = 0; i < n; ++i) CrlfEdges(g_mime_multipart_get_part(mp, i));
+  } else if (GMIME_IS_MESSAGE_PART(object)) {
+    GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
+    if (inner != nullptr && g_mime_message_get_mime_part(inner) != nullptr)
+      CrlfEdges(g_mime_message_get_mime_part(inner));
+  }
+}
+
+// Writes object in canonical CRLF form to sink.
+Status WriteCrlfTo(GMimeObject* object, const ChunkSink& sink) {
+  CrlfEdges(object);
+  GPtr<GMimeStream> out = NewSinkStream(sink);
+  if (g_mime_object_write_to_stream(object, CrlfOptions(), out.get()) < 0)
     return Fail(ErrorCode::kInternal, "cannot serialise a MIME entity");
-  return StreamBytes(out.get());
+  return Ok();
+}
+
+// Collects what a writer produces into one buffer reserved up front.
+ChunkSink Collect(Bytes& out) {
+  return [&out](ByteView chunk) { out.insert(out.end(), chunk.begin(), chunk.end()); };
+}
+
+Result<Bytes> WriteCrlf(GMimeObject* object, size_t expected_size = 0) {
+  Bytes out;
+  out.reserve(expected_size + expected_size / 16 + 256);
+  ChunkSink sink = Collect(out);
+  TRY(WriteCrlfTo(object, sink));
+  return out;
 }
 
 // The decoded content of a leaf part (base64/QP undone).
@@ -155,39 +245,153 @@ Result<Bytes> DecodedContent(GMimeObject* object, std::string_view what) {
   if (!GMIME_IS_PART(object)) return Fail(ErrorCode::kParse, std::string(what) + " is not a leaf part");
   GMimeDataWrapper* content = g_mime_part_get_content(GMIME_PART(object));
   if (content == nullptr) return Fail(ErrorCode::kParse, std::string(what) + " has no content");
-  GPtr<GMimeStream> out(g_mime_stream_mem_new());
+  Bytes bytes;
+  GMimeStream* raw = g_mime_data_wrapper_get_stream(content);
+  gint64 raw_length = raw != nullptr ? g_mime_stream_length(raw) : -1;
+  if (raw_length > 0) bytes.reserve(static_cast<size_t>(raw_length) * 3 / 4 + 64);
+  ChunkSink sink = Collect(bytes);
+  GPtr<GMimeStream> out = NewSinkStream(sink);
   if (g_mime_data_wrapper_write_to_stream(content, out.get()) < 0)
     return Fail(ErrorCode::kParse, std::string(what) + " cannot be decoded");
-  Bytes bytes = StreamBytes(out.get());
   if (bytes.empty()) return Fail(ErrorCode::kParse, std::string(what) + " is empty");
   return bytes;
 }
 
 // RFC 8551 §3.1.2: leaves that are not 7-bit clean get quoted-printable (mostly text) or base64.
-void MakeSevenBit(GMimeObject* object) {
+// Returns whether any part was re-encoded.
+bool MakeSevenBit(GMimeObject* object) {
+  bool changed = false;
   if (GMIME_IS_MULTIPART(object)) {
     GMimeMultipart* mp = GMIME_MULTIPART(object);
     int n = g_mime_multipart_get_count(mp);
-    for (int i = 0; i < n; ++i) MakeSevenBit(g_mime_multipart_get_part(mp, i));
+    for (int i = 0; i < n; ++i) changed |= MakeSevenBit(g_mime_multipart_get_part(mp, i));
   } else if (GMIME_IS_MESSAGE_PART(object)) {
     GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
     if (inner != nullptr && g_mime_message_get_mime_part(inner) != nullptr)
-      MakeSevenBit(g_mime_message_get_mime_part(inner));
+      changed |= MakeSevenBit(g_mime_message_get_mime_part(inner));
   } else if (GMIME_IS_PART(object)) {
     GMimePart* part = GMIME_PART(object);
     switch (g_mime_part_get_content_encoding(part)) {
       case GMIME_CONTENT_ENCODING_BASE64:
       case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
       case GMIME_CONTENT_ENCODING_UUENCODE:
-        return;  // already 7-bit
+        return false;  // already 7-bit
       default:
         break;
     }
-    if (g_mime_part_get_content(part) == nullptr) return;
+    if (g_mime_part_get_content(part) == nullptr) return false;
     GMimeContentEncoding best =
         g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT);
-    if (best != GMIME_CONTENT_ENCODING_7BIT) g_mime_part_set_content_encoding(part, best);
+    if (best != GMIME_CONTENT_ENCODING_7BIT) {
+      g_mime_part_set_content_encoding(part, best);
+      changed = true;
+    }
   }
+  return changed;
+}
+
+// Appends in to out in canonical form: every bare LF becomes CRLF (RFC 8551 §3.1.1). memchr per
+// line instead of GMime's byte-at-a-time newline filter: this runs over whole attachments.
+void AppendCanonical(Bytes& out, ByteView in) {
+  const uint8_t* data = in.data();
+  size_t n = in.size(), i = 0;
+  while (i < n) {
+    const auto* lf = static_cast<const uint8_t*>(std::memchr(data + i, '\n', n - i));
+    if (lf == nullptr) {
+      out.insert(out.end(), data + i, data + n);
+      break;
+    }
+    size_t j = static_cast<size_t>(lf - data);
+    if (j > 0 && data[j - 1] == '\r') {
+      out.insert(out.end(), data + i, data + j + 1);
+    } else {
+      out.insert(out.end(), data + i, data + j);
+      out.push_back('\r');
+      out.push_back('\n');
+    }
+    i = j + 1;
+  }
+}
+
+// RFC 2045 §6.8 base64 in lines of 76 characters, CRLF-terminated, appended to out. Written here
+// rather than through GMime's encoder because GMime then pipes the whole envelope through its
+// byte-at-a-time newline filter, the slowest pass over a large message.
+void AppendBase64Lines(Bytes& out, ByteView in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t n = in.size();
+  size_t lines = (n + 56) / 57;
+  size_t start = out.size();
+  out.resize(start + (n + 2) / 3 * 4 + lines * 2);
+  uint8_t* w = out.data() + start;
+  const uint8_t* r = in.data();
+  size_t i = 0;
+  while (i < n) {
+    size_t line_end = std::min(n, i + 57);
+    for (; i + 3 <= line_end; i += 3) {
+      uint32_t v = (uint32_t{r[i]} << 16) | (uint32_t{r[i + 1]} << 8) | r[i + 2];
+      w[0] = kAlphabet[v >> 18];
+      w[1] = kAlphabet[(v >> 12) & 63];
+      w[2] = kAlphabet[(v >> 6) & 63];
+      w[3] = kAlphabet[v & 63];
+      w += 4;
+    }
+    if (i < line_end) {  // the last 1 or 2 bytes
+      uint32_t v = uint32_t{r[i]} << 16;
+      if (i + 1 < line_end) v |= uint32_t{r[i + 1]} << 8;
+      w[0] = kAlphabet[v >> 18];
+      w[1] = kAlphabet[(v >> 12) & 63];
+      w[2] = i + 1 < line_end ? kAlphabet[(v >> 6) & 63] : '=';
+      w[3] = '=';
+      w += 4;
+      i = line_end;
+    }
+    *w++ = '\r';
+    *w++ = '\n';
+  }
+  out.resize(static_cast<size_t>(w - out.data()));
+}
+
+std::string HeadersText(GMimeObject* object) {
+  char* text = g_mime_object_get_headers(object, CrlfOptions());
+  std::string out = text ? text : "";
+  g_free(text);
+  return out;
+}
+
+void Append(Bytes& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+
+// The message's own header fields as written, then MIME-Version (RFC 2045 §4).
+void AppendOuterHeaders(Bytes& out, const std::vector<HeaderField>& outer) {
+  for (const HeaderField& f : outer) {
+    if (IsBodyField(f.name)) continue;
+    Append(out, f.name);
+    Append(out, ":");
+    Append(out, ToCrlf(f.raw_value));
+    Append(out, "\r\n");
+  }
+  Append(out, "MIME-Version: 1.0\r\n");
+}
+
+// "Content-Type: type/subtype; name=value..." encoded (quoted, folded) by GMime.
+void AppendContentType(Bytes& out, const char* type, const char* subtype,
+                       std::initializer_list<std::pair<std::string, std::string>> params) {
+  GPtr<GMimeContentType> ct(g_mime_content_type_new(type, subtype));
+  for (const auto& [name, value] : params)
+    g_mime_content_type_set_parameter(ct.get(), name.c_str(), value.c_str());
+  char* encoded = g_mime_content_type_encode(ct.get(), CrlfOptions());
+  Append(out, "Content-Type:");
+  Append(out, encoded != nullptr ? encoded : " application/octet-stream\r\n");
+  g_free(encoded);
+}
+
+// A fresh multipart boundary: "=-" and 24 random letters and digits (uniqueness, not secrecy).
+std::string NewBoundary() {
+  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string b = "=-";
+  for (int i = 0; i < 24; ++i) b.push_back(kChars[rng() % (sizeof(kChars) - 1)]);
+  return b;
 }
 
 // The root of the Cryptographic Payload below object: through multipart/signed first parts.
@@ -205,30 +409,6 @@ void AppendRawHeader(GMimeObject* object, const HeaderField& field) {
   GMimeHeader* h = g_mime_header_list_get_header_at(list, g_mime_header_list_get_count(list) - 1);
   std::string raw = field.raw_value + "\n";
   g_mime_header_set_raw_value(h, raw.c_str());
-}
-
-GPtr<GMimeMessage> NewMessage(const std::vector<HeaderField>& outer) {
-  GPtr<GMimeMessage> message(g_mime_message_new(FALSE));
-  for (const HeaderField& f : outer)
-    if (!IsBodyField(f.name)) AppendRawHeader(GMIME_OBJECT(message.get()), f);
-  g_mime_object_set_header(GMIME_OBJECT(message.get()), "MIME-Version", "1.0", nullptr);
-  return message;
-}
-
-Result<Bytes> WriteMessage(GMimeMessage* message, Newline newline) {
-  Bytes out = TRY(WriteCrlf(GMIME_OBJECT(message)));
-  if (newline == Newline::kLf) CrlfToLf(out);
-  return out;
-}
-
-// A leaf part whose content is bytes (kept as they are, written base64-encoded).
-GPtr<GMimePart> Base64Part(const char* type, const char* subtype, BorrowedStream& content) {
-  GPtr<GMimePart> part(g_mime_part_new_with_type(type, subtype));
-  GPtr<GMimeDataWrapper> wrapper(
-      g_mime_data_wrapper_new_with_stream(content.stream.get(), GMIME_CONTENT_ENCODING_DEFAULT));
-  g_mime_part_set_content(part.get(), wrapper.get());
-  g_mime_part_set_content_encoding(part.get(), GMIME_CONTENT_ENCODING_BASE64);
-  return part;
 }
 
 }  // namespace
@@ -258,6 +438,10 @@ std::string_view HeaderProtectionName(HeaderProtection hp) {
 
 struct MimeMessage::State {
   std::unique_ptr<BorrowedStream> input;
+  size_t input_size = 0;
+  ByteView input_bytes;
+  std::optional<PayloadOptions> prepared;
+  bool reencoded = false;  // MakeSevenBit changed a part: GMime must write the body
   GPtr<GMimeParser> parser;
   GPtr<GMimeMessage> message;
   ~State() {
@@ -281,6 +465,8 @@ Result<MimeMessage> MimeMessage::Parse(ByteView data) {
                                        std::to_string(kMaxMessageBytes) + " bytes");
   auto state = std::make_unique<State>();
   state->input = std::make_unique<BorrowedStream>(data);
+  state->input_size = data.size();
+  state->input_bytes = data;
   state->parser.reset(g_mime_parser_new_with_stream(state->input->stream.get()));
   g_mime_parser_set_format(state->parser.get(), GMIME_FORMAT_MESSAGE);
   g_mime_parser_set_persist_stream(state->parser.get(), TRUE);
@@ -354,7 +540,46 @@ Result<Bytes> MimeMessage::SignedContent() const {
       g_mime_multipart_get_count(GMIME_MULTIPART(body)) != 2)
     return Fail(ErrorCode::kParse,
                 "multipart/signed must have exactly two parts (RFC 1847 §2.1)");
-  return WriteCrlf(g_mime_multipart_get_part(GMIME_MULTIPART(body), 0));
+  // RFC 1847 §2.1 / RFC 2046 §5.1.1: the signed bytes are the first part exactly as received
+  // between its delimiter lines (the CRLF before the next delimiter belongs to the delimiter),
+  // canonicalised. Taken from the input rather than re-serialised: GMime does not reproduce every
+  // structure byte for byte (it adds a line after a nested closing delimiter, for one).
+  const char* b = g_mime_multipart_get_boundary(GMIME_MULTIPART(body));
+  if (b == nullptr) return Fail(ErrorCode::kParse, "multipart/signed without a boundary");
+  std::string delimiter = std::string("--") + b;
+  std::string_view raw = AsString(RawBody());
+  size_t first = raw.starts_with(delimiter) ? 0 : raw.find("\n" + delimiter);
+  if (first == std::string_view::npos) return Fail(ErrorCode::kParse, "multipart/signed delimiter not found");
+  size_t start = raw.find('\n', first + (first == 0 ? 0 : 1));
+  if (start == std::string_view::npos) return Fail(ErrorCode::kParse, "multipart/signed is truncated");
+  ++start;
+  // The next delimiter line: "--boundary" then white space, "--" or the line end (a longer
+  // boundary that merely starts the same is not it).
+  size_t next = start - 1;
+  for (;;) {
+    next = raw.find("\n" + delimiter, next);
+    if (next == std::string_view::npos) break;
+    size_t after = next + 1 + delimiter.size();
+    if (after >= raw.size() || std::strchr("\r\n \t-", raw[after]) != nullptr) break;
+    ++next;
+  }
+  if (next == std::string_view::npos || next < start - 1)
+    return Fail(ErrorCode::kParse, "multipart/signed is truncated after its first part");
+  size_t end = std::max(next, start);
+  if (end > start && raw[end - 1] == '\r') --end;
+  Bytes out;
+  out.reserve(end - start + (end - start) / 32 + 64);
+  AppendCanonical(out, AsBytes(raw.substr(start, end - start)));
+  return out;
+}
+
+ByteView MimeMessage::RawBody() const {
+  gint64 end = g_mime_parser_get_headers_end(state_->parser.get());
+  ByteView in = state_->input_bytes;
+  size_t start = end < 0 ? in.size() : std::min(in.size(), static_cast<size_t>(end));
+  if (start < in.size() && in[start] == '\r') ++start;
+  if (start < in.size() && in[start] == '\n') ++start;
+  return in.subspan(start);
 }
 
 Result<Bytes> MimeMessage::DetachedSignature() const {
@@ -377,36 +602,58 @@ Result<Bytes> MimeMessage::Pkcs7Body() const {
   return DecodedContent(body, "the application/pkcs7-mime body");
 }
 
-Result<Bytes> MimeMessage::Payload(const PayloadOptions& options) {
+Status MimeMessage::Prepare(const PayloadOptions& options) {
   GMimeObject* body = state_->body();
   if (body == nullptr) return Fail(ErrorCode::kParse, "the message has no body");
-  if (options.seven_bit) MakeSevenBit(body);
+  if (state_->prepared) {
+    if (state_->prepared->seven_bit != options.seven_bit ||
+        state_->prepared->protect != options.protect)
+      return Fail(ErrorCode::kInternal, "the payload was already prepared differently");
+    return Ok();
+  }
+  if (options.protect != HeaderProtection::kNone && PayloadRoot(body) != body)
+    return Fail(ErrorCode::kInvalidArgument,
+                "the body is already signed; its header protection cannot be changed");
+  if (options.seven_bit) state_->reencoded = MakeSevenBit(body);
   if (options.protect != HeaderProtection::kNone) {
-    GMimeObject* root = PayloadRoot(body);
-    if (root != body)
-      return Fail(ErrorCode::kInvalidArgument,
-                  "the body is already signed; its header protection cannot be changed");
     // RFC 9788 §2.1: the payload root carries hp and a copy of the message's header fields.
-    GMimeHeaderList* list = g_mime_object_get_header_list(root);
+    GMimeHeaderList* list = g_mime_object_get_header_list(body);
     while (g_mime_header_list_contains(list, kHpOuter.data()))
       g_mime_header_list_remove(list, kHpOuter.data());
-    std::vector<HeaderField> fields = MessageHeaders();
-    for (const HeaderField& f : fields)
-      if (!IsTraceField(f.name)) AppendRawHeader(root, f);
+    for (const HeaderField& f : MessageHeaders())
+      if (!IsTraceField(f.name)) AppendRawHeader(body, f);
     g_mime_object_set_content_type_parameter(
-        root, "hp", std::string(HeaderProtectionName(options.protect)).c_str());
+        body, "hp", std::string(HeaderProtectionName(options.protect)).c_str());
     if (options.protect == HeaderProtection::kCipher) {
       // RFC 9788 §2.2: one HP-Outer field per field left outside (removed ones get none).
       for (const HeaderField& f : OuterHeaders(options.protect)) {
         if (IsTraceField(f.name)) continue;
         std::string value = " ";
         value.append(f.name).append(":").append(f.raw_value);
-        AppendRawHeader(root, {std::string(kHpOuter), std::move(value)});
+        AppendRawHeader(body, {std::string(kHpOuter), std::move(value)});
       }
     }
   }
-  return WriteCrlf(body);
+  state_->prepared = options;
+  return Ok();
 }
+
+Result<Bytes> MimeMessage::Payload(const PayloadOptions& options) {
+  TRY(Prepare(options));
+  GMimeObject* body = state_->body();
+  if (state_->reencoded) return WriteCrlf(body, state_->input_size);
+  // No part was re-encoded: the entity is the body's header fields as GMime writes them (with
+  // anything injected) and the body exactly as received, canonicalised.
+  ByteView raw = RawBody();
+  Bytes out;
+  out.reserve(raw.size() + raw.size() / 32 + 4096);
+  Append(out, HeadersText(body));
+  Append(out, "\r\n");
+  AppendCanonical(out, raw);
+  return out;
+}
+
+size_t MimeMessage::input_size() const { return state_->input_size; }
 
 std::vector<HeaderField> MimeMessage::OuterHeaders(HeaderProtection protect) const {
   std::vector<HeaderField> fields = MessageHeaders();
@@ -445,50 +692,51 @@ Result<Bytes> BuildMultipartSigned(const std::vector<HeaderField>& outer, ByteVi
                                    ByteView signature_der, std::string_view micalg,
                                    Newline newline) {
   InitGmime();
-  // Borrowed streams first: everything GMime builds below refers to them.
-  BorrowedStream entity_stream(signed_entity);
-  BorrowedStream sig_stream(signature_der);
-  GPtr<GMimeMessage> message = NewMessage(outer);
-  GPtr<GMimeMultipartSigned> mps(g_mime_multipart_signed_new());
-  GMimeObject* mpo = GMIME_OBJECT(mps.get());
+  // RFC 2046 §5.1.1: the boundary must not occur in the parts (ours are random; make sure).
+  std::string_view entity = AsString(signed_entity);
+  std::string boundary = NewBoundary();
+  for (int tries = 0; entity.find("--" + boundary) != std::string_view::npos; ++tries) {
+    if (tries == 8) return Fail(ErrorCode::kInternal, "no usable multipart boundary");
+    boundary = NewBoundary();
+  }
+  std::string delimiter = "\r\n--" + boundary;
+  // The header fields are copied as written; GMime encodes the Content-Type. The RFC 1847 frame
+  // is written around the signed entity so that it appears byte for byte as it was hashed.
+  Bytes out;
+  out.reserve(signed_entity.size() + signature_der.size() * 4 / 3 + 4096);
+  AppendOuterHeaders(out, outer);
   // RFC 8551 §3.5.3: protocol and micalg are required parameters.
-  g_mime_object_set_content_type_parameter(mpo, "protocol", "application/pkcs7-signature");
-  g_mime_object_set_content_type_parameter(mpo, "micalg", std::string(micalg).c_str());
-  g_mime_multipart_set_boundary(GMIME_MULTIPART(mpo), nullptr);
-
-  // The signed entity, re-read from the exact bytes that were hashed; GMime writes a parsed
-  // entity back byte for byte.
-  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(entity_stream.stream.get()));
-  GPtr<GMimeObject> content(g_mime_parser_construct_part(parser.get(), nullptr));
-  if (!content) return Fail(ErrorCode::kInternal, "the signed entity does not parse back");
-  g_mime_multipart_add(GMIME_MULTIPART(mpo), content.get());
-
-  GPtr<GMimePart> sig = Base64Part("application", "pkcs7-signature", sig_stream);
-  g_mime_object_set_content_type_parameter(GMIME_OBJECT(sig.get()), "name", "smime.p7s");
-  g_mime_object_set_content_disposition(
-      GMIME_OBJECT(sig.get()), GPtr<GMimeContentDisposition>(g_mime_content_disposition_parse(
-                                   nullptr, "attachment; filename=smime.p7s"))
-                                   .get());
-  g_mime_multipart_add(GMIME_MULTIPART(mpo), GMIME_OBJECT(sig.get()));
-  g_mime_message_set_mime_part(message.get(), mpo);
-  return WriteMessage(message.get(), newline);
+  AppendContentType(out, "multipart", "signed",
+                    {{"protocol", "application/pkcs7-signature"},
+                     {"micalg", std::string(micalg)},
+                     {"boundary", boundary}});
+  Append(out, delimiter + "\r\n");
+  out.insert(out.end(), signed_entity.begin(), signed_entity.end());
+  Append(out, delimiter + "\r\n");
+  AppendContentType(out, "application", "pkcs7-signature", {{"name", "smime.p7s"}});
+  Append(out,
+         "Content-Transfer-Encoding: base64\r\n"
+         "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n");
+  AppendBase64Lines(out, signature_der);
+  Append(out, delimiter + "--\r\n");
+  if (newline == Newline::kLf) CrlfToLf(out);
+  return out;
 }
 
 Result<Bytes> BuildPkcs7Mime(const std::vector<HeaderField>& outer, std::string_view smime_type,
                              ByteView der, Newline newline) {
   InitGmime();
-  BorrowedStream der_stream(der);
-  GPtr<GMimeMessage> message = NewMessage(outer);
-  GPtr<GMimePart> part = Base64Part("application", "pkcs7-mime", der_stream);
-  GMimeObject* po = GMIME_OBJECT(part.get());
-  g_mime_object_set_content_type_parameter(po, "smime-type", std::string(smime_type).c_str());
-  g_mime_object_set_content_type_parameter(po, "name", "smime.p7m");
-  g_mime_object_set_content_disposition(
-      po, GPtr<GMimeContentDisposition>(
-              g_mime_content_disposition_parse(nullptr, "attachment; filename=smime.p7m"))
-              .get());
-  g_mime_message_set_mime_part(message.get(), po);
-  return WriteMessage(message.get(), newline);
+  Bytes out;
+  out.reserve(der.size() / 57 * 78 + 4096);
+  AppendOuterHeaders(out, outer);
+  AppendContentType(out, "application", "pkcs7-mime",
+                    {{"smime-type", std::string(smime_type)}, {"name", "smime.p7m"}});
+  Append(out,
+         "Content-Transfer-Encoding: base64\r\n"
+         "Content-Disposition: attachment; filename=smime.p7m\r\n\r\n");
+  AppendBase64Lines(out, der);
+  if (newline == Newline::kLf) CrlfToLf(out);
+  return out;
 }
 
 Bytes ComposeMessage(const std::vector<HeaderField>& headers, ByteView entity, Newline newline) {
@@ -542,6 +790,10 @@ std::vector<HeaderField> TraceFields(const std::vector<HeaderField>& fields) {
   for (const HeaderField& f : fields)
     if (IsTraceField(f.name)) out.push_back(f);
   return out;
+}
+
+void ConvertLineEndings(Bytes& data, Newline newline) {
+  if (newline == Newline::kLf) CrlfToLf(data);
 }
 
 void SetHeader(std::vector<HeaderField>& headers, std::string_view name, std::string_view value) {

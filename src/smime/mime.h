@@ -99,10 +99,12 @@ class MimeMessage {
   Result<Bytes> Pkcs7Body() const;
 
   // The body as a MIME entity (its Content-* header fields, a blank line, the content) in
-  // canonical CRLF form, prepared as options say. Changes the parsed body (re-encoded parts,
-  // injected fields), so call it once per message. kInvalidArgument when asked to protect the
-  // headers of a body that is already signed.
+  // canonical CRLF form, prepared as options say. The first call changes the parsed body
+  // (re-encoded parts, injected fields); later calls must pass the same options and give the same
+  // bytes. kInvalidArgument when asked to protect the headers of a body that is already signed.
   Result<Bytes> Payload(const PayloadOptions& options);
+  // The size of the parsed input (for buffer estimates).
+  size_t input_size() const;
 
   // The header fields that stay outside once the body is protected: MessageHeaders() with the
   // RFC 9788 hcp_baseline applied when protect is kCipher.
@@ -117,6 +119,9 @@ class MimeMessage {
  private:
   struct State;
   explicit MimeMessage(std::unique_ptr<State> state);
+  Status Prepare(const PayloadOptions& options);
+  // The input after the message's header section and its blank line.
+  ByteView RawBody() const;
   std::unique_ptr<State> state_;
   Newline newline_ = Newline::kLf;
 };
@@ -124,7 +129,8 @@ class MimeMessage {
 // Builds a multipart/signed message (RFC 8551 §3.5.3): outer header fields, then the signed
 // entity byte for byte (it must be canonical CRLF as hashed), then the DER signature as
 // application/pkcs7-signature (smime.p7s, base64). micalg per RFC 8551 §3.5.3.2 ("sha-256",
-// "sm3"). Written with the given line endings.
+// "sm3"). Written with the given line endings. With no outer fields the result is the
+// multipart/signed entity (MIME-Version and Content-Type only), ready to be encrypted.
 Result<Bytes> BuildMultipartSigned(const std::vector<HeaderField>& outer, ByteView signed_entity,
                                    ByteView signature_der, std::string_view micalg,
                                    Newline newline);
@@ -145,6 +151,9 @@ std::vector<std::string> ParseAddresses(std::string_view header_value);
 // The trace fields (Received, Return-Path, DKIM-Signature, ...) among fields: added in transit,
 // they stay outside any protection and survive decryption.
 std::vector<HeaderField> TraceFields(const std::vector<HeaderField>& fields);
+
+// Converts CRLF output to the message's line endings in place (nothing to do for kCrlf).
+void ConvertLineEndings(Bytes& data, Newline newline);
 
 // Replaces or adds a header field (by name, case-insensitive), keeping the order of the others.
 void SetHeader(std::vector<HeaderField>& headers, std::string_view name, std::string_view value);

@@ -109,6 +109,28 @@ TEST(MimeTest, MultipartSignedRoundTripsTheSignedBytesExactly) {
   }
 }
 
+TEST(MimeTest, PayloadIsStableAndTheSignedMessageCarriesItExactly) {
+  for (bool seven_bit : {false, true}) {
+    MimeMessage m = ParseOk(kMixed);
+    PayloadOptions options{.seven_bit = seven_bit, .protect = HeaderProtection::kClear};
+    Bytes first = *m.Payload(options);
+    // A second call gives the same bytes (nothing injected twice).
+    EXPECT_EQ(Str(*m.Payload(options)), Str(first));
+    EXPECT_FALSE(m.Payload({.seven_bit = !seven_bit}).has_value()) << "prepared differently";
+    // The raw-body path (nothing re-encoded) keeps the 8-bit text as it came.
+    EXPECT_EQ(Str(first).find("M\xc3\xbcnchen") != std::string::npos, !seven_bit);
+    Bytes sig = {0x30, 0x00};
+    auto out = BuildMultipartSigned(m.OuterHeaders(HeaderProtection::kNone), first, sig, "sha-256",
+                                    Newline::kCrlf);
+    ASSERT_TRUE(out.has_value());
+    std::string text = Str(*out);
+    MimeMessage back = ParseOk(text);
+    EXPECT_EQ(back.Form(), SmimeForm::kMultipartSigned);
+    EXPECT_EQ(Str(*back.SignedContent()), Str(first));
+    EXPECT_EQ(*back.DetachedSignature(), sig);
+  }
+}
+
 TEST(MimeTest, CipherProtectionObscuresTheOuterSubjectAndRecordsHpOuter) {
   MimeMessage m = ParseOk(kMixed);
   auto payload = m.Payload({.protect = HeaderProtection::kCipher});
