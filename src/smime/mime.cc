@@ -620,14 +620,15 @@ Status MimeMessage::Prepare(const PayloadOptions& options) {
     GMimeHeaderList* list = g_mime_object_get_header_list(body);
     while (g_mime_header_list_contains(list, kHpOuter.data()))
       g_mime_header_list_remove(list, kHpOuter.data());
+    // Bcc is never copied inside: every recipient of the payload would read it.
     for (const HeaderField& f : MessageHeaders())
-      if (!IsTraceField(f.name)) AppendRawHeader(body, f);
+      if (!IsTraceField(f.name) && !IEquals(f.name, "Bcc")) AppendRawHeader(body, f);
     g_mime_object_set_content_type_parameter(
         body, "hp", std::string(HeaderProtectionName(options.protect)).c_str());
     if (options.protect == HeaderProtection::kCipher) {
       // RFC 9788 §2.2: one HP-Outer field per field left outside (removed ones get none).
       for (const HeaderField& f : OuterHeaders(options.protect)) {
-        if (IsTraceField(f.name)) continue;
+        if (IsTraceField(f.name) || IEquals(f.name, "Bcc")) continue;
         std::string value = " ";
         value.append(f.name).append(":").append(f.raw_value);
         AppendRawHeader(body, {std::string(kHpOuter), std::move(value)});

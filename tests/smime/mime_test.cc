@@ -15,6 +15,7 @@ const std::string kMixed =
     "From: Alice <alice@example.test>\n"
     "To: Bob <bob@example.test>\n"
     "Cc: carol@example.test\n"
+    "Bcc: secret@example.test\n"
     "Subject: =?utf-8?q?Quartalsbericht_f=C3=BCr_Q3?=\n"
     "Keywords: finance\n"
     "Date: Sat, 28 Nov 2026 12:00:00 +0000\n"
@@ -143,6 +144,8 @@ TEST(MimeTest, CipherProtectionObscuresTheOuterSubjectAndRecordsHpOuter) {
   EXPECT_NE(p.find("\r\nHP-Outer: From: Alice <alice@example.test>\r\n"), std::string::npos);
   // Removed fields get no HP-Outer line (RFC 9788 §2.2).
   EXPECT_EQ(p.find("HP-Outer: Keywords"), std::string::npos);
+  // Bcc never goes inside, where every recipient reads it.
+  EXPECT_EQ(p.find("Bcc"), std::string::npos);
   // Not encrypting, the 8-bit text stays 8-bit.
   EXPECT_NE(p.find("M\xc3\xbcnchen"), std::string::npos);
 
