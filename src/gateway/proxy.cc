@@ -53,7 +53,16 @@ using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 using namespace asio::experimental::awaitable_operators;
 
-constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// Everything runs on io_context executors; naming the concrete type (not any_io_executor) keeps
+// the type-erased executor copies off the per-operation path.
+using Executor = asio::io_context::executor_type;
+template <class T>
+using Task = asio::awaitable<T, Executor>;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
 // First read of an idle connection; the parser asks for more when a request is larger.
 constexpr size_t kIdleReadBytes = 4096;
@@ -157,7 +166,7 @@ struct SiteTable {
 // A keep-alive connection to an origin, with the bytes read past the last response.
 struct Upstream {
   explicit Upstream(asio::io_context& io) : socket(io) {}
-  tcp::socket socket;
+  Socket socket;
   beast::flat_buffer buffer;
   SteadyClock::time_point idle_since;
 };
@@ -203,7 +212,7 @@ class RelayBuffer {
 // current origin connection, and whether it waits idle for a request.
 class Connection {
  public:
-  Connection(Worker& worker, tcp::socket& client) : worker_(worker), client_(client) {
+  Connection(Worker& worker, Socket& client) : worker_(worker), client_(client) {
     position_ = worker_.connections.insert(worker_.connections.end(), this);
   }
   ~Connection() { worker_.connections.erase(position_); }
@@ -231,7 +240,7 @@ class Connection {
     client_deadline_ = CoarseNow() + timeout;
   }
   void ClientDeadlineAt(SteadyClock::time_point t) { client_deadline_ = t; }
-  void WatchUpstream(tcp::socket* socket, std::chrono::milliseconds timeout) {
+  void WatchUpstream(Socket* socket, std::chrono::milliseconds timeout) {
     upstream_ = socket;
     upstream_timed_out_ = false;
     upstream_deadline_ = CoarseNow() + timeout;
@@ -245,14 +254,14 @@ class Connection {
   }
 
   Worker& worker_;
-  tcp::socket& client_;
+  Socket& client_;
   bool idle_ = false;
   bool upstream_timed_out_ = false;
 
  private:
   std::list<Connection*>::iterator position_;
   SteadyClock::time_point client_deadline_ = SteadyClock::time_point::max();
-  tcp::socket* upstream_ = nullptr;
+  Socket* upstream_ = nullptr;
   SteadyClock::time_point upstream_deadline_ = SteadyClock::time_point::max();
 };
 
@@ -343,9 +352,9 @@ class GatewayImpl {
 
  private:
   Result<std::shared_ptr<const SiteTable>> BuildSites(std::vector<SiteConfig> sites);
-  Result<std::unique_ptr<tcp::acceptor>> Bind(const std::string& address, tcp::endpoint& bound);
-  asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, bool tls);
-  asio::awaitable<void> SweepLoop(Worker& worker);
+  Result<std::unique_ptr<Acceptor>> Bind(const std::string& address, tcp::endpoint& bound);
+  Task<void> AcceptLoop(Acceptor& acceptor, bool tls);
+  Task<void> SweepLoop(Worker& worker);
   void RunWorker(Worker& worker);
 
   const GatewayOptions options_;
@@ -361,8 +370,8 @@ class GatewayImpl {
 
   std::vector<std::unique_ptr<Worker>> workers_;
   size_t next_worker_ = 0;  // only touched by the accepting thread
-  std::unique_ptr<tcp::acceptor> http_acceptor_;
-  std::unique_ptr<tcp::acceptor> https_acceptor_;
+  std::unique_ptr<Acceptor> http_acceptor_;
+  std::unique_ptr<Acceptor> https_acceptor_;
   tcp::endpoint http_endpoint_;
   tcp::endpoint https_endpoint_;
   std::unique_ptr<net::HttpServer> admin_;
@@ -403,13 +412,13 @@ struct Outcome {
 };
 
 // One client connection on either listener (Beast examples style: one session object, errors
-// end only this session). Stream is tcp::socket (HTTP) or TlsStream (HTTPS).
+// end only this session). Stream is Socket (HTTP) or TlsStream (HTTPS).
 template <class Stream>
 class Session final : public Connection {
  public:
-  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
+  static constexpr bool kTls = !std::is_same_v<Stream, Socket>;
 
-  Session(GatewayImpl& gateway, Worker& worker, Stream& stream, tcp::socket& lowest,
+  Session(GatewayImpl& gateway, Worker& worker, Stream& stream, Socket& lowest,
           std::string remote_ip)
       : Connection(worker, lowest),
         gateway_(gateway),
@@ -426,23 +435,23 @@ class Session final : public Connection {
   }
 
   // Serves requests until the client or an error ends the connection.
-  asio::awaitable<void> Run();
+  Task<void> Run();
 
  private:
   using RequestParser = http::request_parser<http::buffer_body>;
   using ResponseParser = http::response_parser<http::buffer_body>;
 
   // Handles one request whose header is in parser; returns whether to read another.
-  asio::awaitable<bool> Handle(RequestParser& parser);
-  asio::awaitable<bool> Proxy(RequestParser& parser, const Site& site, const std::string& host,
+  Task<bool> Handle(RequestParser& parser);
+  Task<bool> Proxy(RequestParser& parser, const Site& site, const std::string& host,
                               Outcome& outcome);
-  asio::awaitable<bool> AnswerPlainHttp(RequestParser& parser, const std::string& host,
+  Task<bool> AnswerPlainHttp(RequestParser& parser, const std::string& host,
                                         Outcome& outcome);
   // Sends a short response; closes afterwards unless keep_alive. Returns keep_alive && sent.
-  asio::awaitable<bool> Respond(int status, std::string_view content_type, std::string_view body,
+  Task<bool> Respond(int status, std::string_view content_type, std::string_view body,
                                 bool keep_alive, unsigned version,
                                 std::string_view location = {});
-  asio::awaitable<void> Tunnel(Upstream& upstream);
+  Task<void> Tunnel(Upstream& upstream);
   void Record(const http::request_header<>& request, const std::string& host, const Site* site,
               const Outcome& outcome, SteadyClock::time_point start);
 
@@ -463,7 +472,7 @@ int StatusForReadError(const beast::error_code& ec) {
 }
 
 template <class Stream>
-asio::awaitable<void> Session<Stream>::Run() {
+Task<void> Session<Stream>::Run() {
   bool first = true;
   for (;;) {
     if (buffer_.size() == 0) {
@@ -478,7 +487,7 @@ asio::awaitable<void> Session<Stream>::Run() {
         auto [wait_ec] = co_await stream_.async_wait_readable(kUseTuple);
         if (wait_ec) co_return;
       } else {
-        auto [wait_ec] = co_await stream_.async_wait(tcp::socket::wait_read, kUseTuple);
+        auto [wait_ec] = co_await stream_.async_wait(Socket::wait_read, kUseTuple);
         if (wait_ec) co_return;
       }
       auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kIdleReadBytes), kUseTuple);
@@ -509,7 +518,7 @@ asio::awaitable<void> Session<Stream>::Run() {
 }
 
 template <class Stream>
-asio::awaitable<bool> Session<Stream>::Respond(int status, std::string_view content_type,
+Task<bool> Session<Stream>::Respond(int status, std::string_view content_type,
                                                std::string_view body, bool keep_alive,
                                                unsigned version, std::string_view location) {
   if (gateway_.stopping()) keep_alive = false;
@@ -540,7 +549,7 @@ asio::awaitable<bool> Session<Stream>::Respond(int status, std::string_view cont
 }
 
 template <class Stream>
-asio::awaitable<bool> Session<Stream>::Handle(RequestParser& parser) {
+Task<bool> Session<Stream>::Handle(RequestParser& parser) {
   const SteadyClock::time_point start = SteadyClock::now();
   auto& request = parser.get();
   Outcome outcome;
@@ -548,7 +557,7 @@ asio::awaitable<bool> Session<Stream>::Handle(RequestParser& parser) {
   const unsigned version = request.version();
   // A request whose body we do not read leaves the connection unusable.
   const bool body_pending = !parser.is_done();
-  auto refuse = [&](int status, std::string_view text) -> asio::awaitable<bool> {
+  auto refuse = [&](int status, std::string_view text) -> Task<bool> {
     outcome.status = status;
     co_return co_await Respond(status, "text/plain; charset=utf-8", text,
                                keep_alive && !body_pending, version);
@@ -604,7 +613,7 @@ asio::awaitable<bool> Session<Stream>::Handle(RequestParser& parser) {
 }
 
 template <class Stream>
-asio::awaitable<bool> Session<Stream>::AnswerPlainHttp(RequestParser& parser,
+Task<bool> Session<Stream>::AnswerPlainHttp(RequestParser& parser,
                                                        const std::string& host, Outcome& outcome) {
   auto& request = parser.get();
   bool keep_alive = parser.keep_alive() && parser.is_done();
@@ -625,7 +634,7 @@ asio::awaitable<bool> Session<Stream>::AnswerPlainHttp(RequestParser& parser,
 }
 
 template <class Stream>
-asio::awaitable<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site,
+Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site,
                                              const std::string& host, Outcome& outcome) {
   auto& request = parser.get();
   const unsigned client_version = request.version();
@@ -714,7 +723,7 @@ asio::awaitable<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& 
   std::unique_ptr<Upstream> upstream;
   std::optional<ResponseParser> response;
   RelayBuffer relay(worker);
-  auto fail_with = [&](int status) -> asio::awaitable<bool> {
+  auto fail_with = [&](int status) -> Task<bool> {
     UnwatchUpstream();
     outcome.status = status;
     outcome.upstream_time = SteadyClock::now() - upstream_start;
@@ -975,7 +984,7 @@ asio::awaitable<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& 
 
 // After a 101: bytes pass both ways until either side closes or the connection idles out.
 template <class Stream>
-asio::awaitable<void> Session<Stream>::Tunnel(Upstream& upstream) {
+Task<void> Session<Stream>::Tunnel(Upstream& upstream) {
   // Bytes that arrived behind the headers belong to the new protocol.
   if (upstream.buffer.size() > 0) {
     ClientDeadline(options_.client_io_timeout);
@@ -994,7 +1003,7 @@ asio::awaitable<void> Session<Stream>::Tunnel(Upstream& upstream) {
     upstream.socket.close(ignored);
     CloseClient();
   };
-  auto client_to_origin = [&]() -> asio::awaitable<void> {
+  auto client_to_origin = [&]() -> Task<void> {
     RelayBuffer relay(worker_);
     for (;;) {
       auto [ec, n] = co_await stream_.async_read_some(asio::buffer(relay.data(), kRelayBytes),
@@ -1007,7 +1016,7 @@ asio::awaitable<void> Session<Stream>::Tunnel(Upstream& upstream) {
     }
     close_both();
   };
-  auto origin_to_client = [&]() -> asio::awaitable<void> {
+  auto origin_to_client = [&]() -> Task<void> {
     RelayBuffer relay(worker_);
     for (;;) {
       auto [ec, n] = co_await upstream.socket.async_read_some(
@@ -1061,7 +1070,7 @@ void Session<Stream>::Record(const http::request_header<>& request, const std::s
 }
 
 // An HTTPS connection: the ClientHello peek (the TLCP hook), the handshake, then HTTP.
-asio::awaitable<void> RunHttps(GatewayImpl& gateway, Worker& worker, tcp::socket socket,
+Task<void> RunHttps(GatewayImpl& gateway, Worker& worker, Socket socket,
                                ConnectionSlot slot) {
   (void)slot;
   beast::error_code ec;
@@ -1071,7 +1080,7 @@ asio::awaitable<void> RunHttps(GatewayImpl& gateway, Worker& worker, tcp::socket
   SSL* ssl = SSL_new(gateway.tls().context());
   if (ssl == nullptr) co_return;
   TlsStream stream(std::move(socket), ssl);
-  tcp::socket& lowest = stream.next_layer();
+  Socket& lowest = stream.next_layer();
   HandshakeChoice choice;
   Session<TlsStream> session(gateway, worker, stream, lowest, AddressString(remote));
   session.StartHandshakeDeadline();
@@ -1086,7 +1095,7 @@ asio::awaitable<void> RunHttps(GatewayImpl& gateway, Worker& worker, tcp::socket
     // wait only when there is nothing yet.
     ssize_t n = ::recv(lowest.native_handle(), first.data(), first.size(), MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      auto [wait_ec] = co_await lowest.async_wait(tcp::socket::wait_read, kUseTuple);
+      auto [wait_ec] = co_await lowest.async_wait(Socket::wait_read, kUseTuple);
       if (wait_ec) co_return;
       continue;
     }
@@ -1094,7 +1103,7 @@ asio::awaitable<void> RunHttps(GatewayImpl& gateway, Worker& worker, tcp::socket
     if (static_cast<size_t>(n) == first.size()) break;
     // A record header split across segments: rare; look again shortly (the handshake deadline
     // still applies, the sweep closes the socket when it passes).
-    asio::steady_timer timer(*worker.io);
+    Timer timer(*worker.io);
     timer.expires_after(std::chrono::milliseconds(5));
     co_await timer.async_wait(kUseTuple);
   }
@@ -1121,14 +1130,14 @@ asio::awaitable<void> RunHttps(GatewayImpl& gateway, Worker& worker, tcp::socket
   co_await session.Run();
 }
 
-asio::awaitable<void> RunHttp(GatewayImpl& gateway, Worker& worker, tcp::socket socket,
+Task<void> RunHttp(GatewayImpl& gateway, Worker& worker, Socket socket,
                               ConnectionSlot slot) {
   (void)slot;
   beast::error_code ec;
   tcp::endpoint remote = socket.remote_endpoint(ec);
   if (ec) co_return;
   socket.set_option(tcp::no_delay(true), ec);
-  Session<tcp::socket> session(gateway, worker, socket, socket, AddressString(remote));
+  Session<Socket> session(gateway, worker, socket, socket, AddressString(remote));
   co_await session.Run();
 }
 
@@ -1206,7 +1215,7 @@ Result<std::shared_ptr<const SiteTable>> GatewayImpl::BuildSites(std::vector<Sit
   return std::shared_ptr<const SiteTable>(std::move(table));
 }
 
-Result<std::unique_ptr<tcp::acceptor>> GatewayImpl::Bind(const std::string& address,
+Result<std::unique_ptr<Acceptor>> GatewayImpl::Bind(const std::string& address,
                                                          tcp::endpoint& bound) {
   auto [host, port] = TRY(net::ParseHostPort(address));
   beast::error_code ec;
@@ -1220,7 +1229,7 @@ Result<std::unique_ptr<tcp::acceptor>> GatewayImpl::Bind(const std::string& addr
     ip = results.begin()->endpoint().address();
   }
   tcp::endpoint endpoint(ip, port);
-  auto acceptor = std::make_unique<tcp::acceptor>(*workers_[0]->io);
+  auto acceptor = std::make_unique<Acceptor>(workers_[0]->io->get_executor());
   acceptor->open(endpoint.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor->bind(endpoint, ec);
@@ -1320,7 +1329,7 @@ Status GatewayImpl::ReplaceSites(std::vector<SiteConfig> sites) {
   return Ok();
 }
 
-asio::awaitable<void> GatewayImpl::AcceptLoop(tcp::acceptor& acceptor, bool tls) {
+Task<void> GatewayImpl::AcceptLoop(Acceptor& acceptor, bool tls) {
   for (;;) {
     Worker& worker = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
@@ -1329,7 +1338,7 @@ asio::awaitable<void> GatewayImpl::AcceptLoop(tcp::acceptor& acceptor, bool tls)
     if (ec) {
       if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
       // EMFILE and the like: back off briefly instead of spinning.
-      asio::steady_timer timer(co_await asio::this_coro::executor);
+      Timer timer(co_await asio::this_coro::executor);
       timer.expires_after(std::chrono::milliseconds(50));
       co_await timer.async_wait(kUseTuple);
       continue;
@@ -1350,8 +1359,8 @@ asio::awaitable<void> GatewayImpl::AcceptLoop(tcp::acceptor& acceptor, bool tls)
   }
 }
 
-asio::awaitable<void> GatewayImpl::SweepLoop(Worker& worker) {
-  asio::steady_timer timer(*worker.io);
+Task<void> GatewayImpl::SweepLoop(Worker& worker) {
+  Timer timer(*worker.io);
   for (;;) {
     timer.expires_after(kSweepInterval);
     auto [ec] = co_await timer.async_wait(kUseTuple);

@@ -14,6 +14,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -26,11 +27,12 @@ namespace autoseal::gateway::internal {
 class TlsStream {
  public:
   using tcp = boost::asio::ip::tcp;
-  using executor_type = tcp::socket::executor_type;
+  using socket_type = boost::asio::basic_stream_socket<tcp, boost::asio::io_context::executor_type>;
+  using executor_type = socket_type::executor_type;
   using error_code = boost::system::error_code;
 
   // Takes the socket (made non-blocking) and ssl (owned; set up for accepting on the socket).
-  TlsStream(tcp::socket socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {
+  TlsStream(socket_type socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {
     error_code ignored;
     socket_.non_blocking(true, ignored);
     SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
@@ -41,7 +43,7 @@ class TlsStream {
   TlsStream& operator=(const TlsStream&) = delete;
 
   executor_type get_executor() { return socket_.get_executor(); }
-  tcp::socket& next_layer() { return socket_; }
+  socket_type& next_layer() { return socket_; }
   SSL* native_handle() { return ssl_; }
 
   // Runs the server handshake; completion signature void(error_code).
@@ -63,7 +65,7 @@ class TlsStream {
             return boost::asio::post(std::move(self));
           }
           waited = true;
-          socket_.async_wait(tcp::socket::wait_read, std::move(self));
+          socket_.async_wait(socket_type::wait_read, std::move(self));
         },
         token, socket_);
   }
@@ -105,7 +107,7 @@ class TlsStream {
 
   template <class Self>
   void WaitThen(Self& self, Wait wait) {
-    socket_.async_wait(wait == Wait::kRead ? tcp::socket::wait_read : tcp::socket::wait_write,
+    socket_.async_wait(wait == Wait::kRead ? socket_type::wait_read : socket_type::wait_write,
                        std::move(self));
   }
 
@@ -210,7 +212,7 @@ class TlsStream {
     return scratch;
   }
 
-  tcp::socket socket_;
+  socket_type socket_;
   SSL* ssl_;
 };
 
