@@ -1069,9 +1069,58 @@ void Session<Stream>::Record(const http::request_header<>& request, const std::s
        {"tls", kTls ? "1" : "0"}});
 }
 
-// An HTTPS connection: the ClientHello peek (the TLCP hook), the handshake, then HTTP.
-Task<void> RunHttps(GatewayImpl& gateway, Worker& worker, Socket socket,
-                               ConnectionSlot slot) {
+// What the first record of a connection on the HTTPS port is. TLCP hook: before any TLS
+// library reads from the socket, the record header is peeked (MSG_PEEK: the bytes stay in the
+// socket). TLS and TLCP (GB/T 38636-2020) ClientHellos differ in the record version
+// (0x0301..0x0303 vs 0x0101), so a second TLS stack can take the socket over here, unread, with
+// SNI still to parse. std::nullopt when the connection ended or failed first.
+Task<std::optional<FirstRecord>> PeekFirstRecord(Socket& socket, Worker& worker) {
+  std::array<unsigned char, kRecordHeaderBytes> first;
+  for (;;) {
+    // The ClientHello has usually arrived by the time the connection is accepted: look first,
+    // wait only when there is nothing yet.
+    ssize_t n = ::recv(socket.native_handle(), first.data(), first.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      auto [wait_ec] = co_await socket.async_wait(Socket::wait_read, kUseTuple);
+      if (wait_ec) co_return std::nullopt;
+      continue;
+    }
+    if (n <= 0) co_return std::nullopt;
+    if (static_cast<size_t>(n) == first.size()) break;
+    // A record header split across segments: rare; look again shortly (the handshake deadline
+    // still applies, the sweep closes the socket when it passes).
+    Timer timer(*worker.io);
+    timer.expires_after(std::chrono::milliseconds(5));
+    co_await timer.async_wait(kUseTuple);
+  }
+  co_return ClassifyFirstRecord(first.data());
+}
+
+// The TLS handshake (after the peek); fills choice. False when the connection is to end here.
+Task<bool> HandshakeTls(GatewayImpl& gateway, Worker& worker, TlsStream& stream,
+                        HandshakeChoice& choice) {
+  std::optional<FirstRecord> first = co_await PeekFirstRecord(stream.next_layer(), worker);
+  if (!first) co_return false;
+  if (*first != FirstRecord::kTls) {
+    // kTlcp: no TLCP stack yet, refused like any other non-TLS client.
+    if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
+    co_return false;
+  }
+  TlsServer::Attach(stream.native_handle(), &choice);
+  auto [ec] = co_await stream.async_handshake(kUseTuple);
+  TlsServer::Attach(stream.native_handle(), nullptr);
+  if (ec) {
+    if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
+    co_return false;
+  }
+  // RFC 8737 §3: a tls-alpn-01 validation is the handshake itself; the connection carries no
+  // data.
+  co_return !choice.acme_challenge;
+}
+
+// An HTTPS connection: the ClientHello peek (the TLCP hook), the handshake, then HTTP. The
+// handshake runs in its own coroutine so its state is gone while the connection idles.
+Task<void> RunHttps(GatewayImpl& gateway, Worker& worker, Socket socket, ConnectionSlot slot) {
   (void)slot;
   beast::error_code ec;
   tcp::endpoint remote = socket.remote_endpoint(ec);
@@ -1080,53 +1129,13 @@ Task<void> RunHttps(GatewayImpl& gateway, Worker& worker, Socket socket,
   SSL* ssl = SSL_new(gateway.tls().context());
   if (ssl == nullptr) co_return;
   TlsStream stream(std::move(socket), ssl);
-  Socket& lowest = stream.next_layer();
-  HandshakeChoice choice;
-  Session<TlsStream> session(gateway, worker, stream, lowest, AddressString(remote));
+  Session<TlsStream> session(gateway, worker, stream, stream.next_layer(), AddressString(remote));
   session.StartHandshakeDeadline();
-
-  // TLCP hook. Before any TLS library reads from the socket, the first record header is peeked
-  // (MSG_PEEK: the bytes stay in the socket). TLS and TLCP (GB/T 38636-2020) ClientHellos differ
-  // in the record version (0x0301..0x0303 vs 0x0101), so a second TLS stack can take the socket
-  // over here, unread, with SNI still to parse. Until one exists TLCP clients are refused.
-  std::array<unsigned char, kRecordHeaderBytes> first;
-  for (;;) {
-    // The ClientHello has usually arrived by the time the connection is accepted: look first,
-    // wait only when there is nothing yet.
-    ssize_t n = ::recv(lowest.native_handle(), first.data(), first.size(), MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      auto [wait_ec] = co_await lowest.async_wait(Socket::wait_read, kUseTuple);
-      if (wait_ec) co_return;
-      continue;
-    }
-    if (n <= 0) co_return;
-    if (static_cast<size_t>(n) == first.size()) break;
-    // A record header split across segments: rare; look again shortly (the handshake deadline
-    // still applies, the sweep closes the socket when it passes).
-    Timer timer(*worker.io);
-    timer.expires_after(std::chrono::milliseconds(5));
-    co_await timer.async_wait(kUseTuple);
+  {
+    HandshakeChoice choice;
+    if (!co_await HandshakeTls(gateway, worker, stream, choice)) co_return;
+    session.SetTlsIdentity(std::move(choice.site), std::move(choice.server_name));
   }
-  switch (ClassifyFirstRecord(first.data())) {
-    case FirstRecord::kTls:
-      break;
-    case FirstRecord::kTlcp:
-    case FirstRecord::kOther:
-      if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
-      co_return;
-  }
-  TlsServer::Attach(ssl, &choice);
-  auto [hs_ec] = co_await stream.async_handshake(kUseTuple);
-  if (hs_ec) {
-    if (gateway.handshake_failures()) gateway.handshake_failures()->Add();
-    co_return;
-  }
-  TlsServer::Attach(ssl, nullptr);
-  if (choice.acme_challenge) {
-    // RFC 8737 §3: the validation is the handshake itself; the connection carries no data.
-    co_return;
-  }
-  session.SetTlsIdentity(std::move(choice.site), std::move(choice.server_name));
   co_await session.Run();
 }
 
