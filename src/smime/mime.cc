@@ -3,6 +3,7 @@
 #include <gmime/gmime.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -319,6 +320,16 @@ void AppendCanonical(Bytes& out, ByteView in) {
 void AppendBase64Lines(Bytes& out, ByteView in) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  // Two output characters per 12 input bits: half the table look-ups of the textbook loop.
+  static const auto* kPairs = [] {
+    auto* t = new std::array<uint16_t, 4096>;
+    for (int i = 0; i < 4096; ++i) {
+      uint8_t pair[2] = {static_cast<uint8_t>(kAlphabet[i >> 6]),
+                         static_cast<uint8_t>(kAlphabet[i & 63])};
+      std::memcpy(&(*t)[i], pair, 2);
+    }
+    return t;
+  }();
   size_t n = in.size();
   size_t lines = (n + 56) / 57;
   size_t start = out.size();
@@ -330,10 +341,8 @@ void AppendBase64Lines(Bytes& out, ByteView in) {
     size_t line_end = std::min(n, i + 57);
     for (; i + 3 <= line_end; i += 3) {
       uint32_t v = (uint32_t{r[i]} << 16) | (uint32_t{r[i + 1]} << 8) | r[i + 2];
-      w[0] = kAlphabet[v >> 18];
-      w[1] = kAlphabet[(v >> 12) & 63];
-      w[2] = kAlphabet[(v >> 6) & 63];
-      w[3] = kAlphabet[v & 63];
+      std::memcpy(w, &(*kPairs)[v >> 12], 2);
+      std::memcpy(w + 2, &(*kPairs)[v & 0xfff], 2);
       w += 4;
     }
     if (i < line_end) {  // the last 1 or 2 bytes

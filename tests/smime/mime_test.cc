@@ -189,6 +189,24 @@ TEST(MimeTest, Pkcs7MimeCarriesTheDerAndSmimeType) {
   }
 }
 
+TEST(MimeTest, Pkcs7BodyDecodesToTheSameBytesForEveryLengthModulo57) {
+  for (size_t n = 1; n <= 130; ++n) {
+    Bytes der(n);
+    for (size_t i = 0; i < n; ++i) der[i] = static_cast<uint8_t>(255 - i * 13);
+    auto built = BuildPkcs7Mime({{"From", " a@example.test"}}, "enveloped-data", der, Newline::kLf);
+    ASSERT_TRUE(built.has_value());
+    std::string text = Str(*built);
+    // RFC 2045 §6.8: no line longer than 76 characters.
+    size_t body = text.find("\n\n") + 2, line = 0;
+    for (size_t i = body; i < text.size(); ++i) {
+      if (text[i] == '\n') line = 0;
+      else ASSERT_LE(++line, 76u) << n;
+    }
+    MimeMessage m = ParseOk(text);
+    EXPECT_EQ(*m.Pkcs7Body(), der) << n;
+  }
+}
+
 TEST(MimeTest, CrlfInputGivesCrlfOutput) {
   std::string crlf;
   for (char c : std::string("From: a@example.test\nSubject: x\n\nbody\n")) {
