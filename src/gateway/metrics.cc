@@ -13,7 +13,8 @@ bool IsMetricName(std::string_view s, bool label) {
   if (s.empty()) return false;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
-    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!label && c == ':');
+    bool alpha =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!label && c == ':');
     bool digit = c >= '0' && c <= '9';
     if (!(alpha || (i > 0 && digit))) return false;
   }
@@ -104,8 +105,8 @@ Metrics::Family& Metrics::FamilyFor(std::string_view name, std::string_view help
   CHECK_MSG(IsMetricName(name, false), "invalid metric name");
   auto it = families_.find(name);
   if (it == families_.end()) {
-    it = families_.emplace(std::string(name), Family{kind, std::string(help), {}, {}, {}, {}})
-             .first;
+    it =
+        families_.emplace(std::string(name), Family{kind, std::string(help), {}, {}, {}, {}}).first;
   }
   CHECK_MSG(it->second.kind == kind, "metric registered with another type");
   return it->second;

@@ -73,12 +73,12 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  Counter* GetCounter(std::string_view name, std::string_view help, const MetricLabels& labels = {});
+  Counter* GetCounter(std::string_view name, std::string_view help,
+                      const MetricLabels& labels = {});
   Gauge* GetGauge(std::string_view name, std::string_view help, const MetricLabels& labels = {});
   // upper_bounds are used when the series is created (the family's first series fixes them).
   Histogram* GetHistogram(std::string_view name, std::string_view help,
-                          const std::vector<double>& upper_bounds,
-                          const MetricLabels& labels = {});
+                          const std::vector<double>& upper_bounds, const MetricLabels& labels = {});
   // Stops rendering every series of name whose labels include label="value" (a site removed on
   // reload); their pointers stay valid (updates to them are simply no longer shown).
   void RemoveSeries(std::string_view name, std::string_view label, std::string_view value);

@@ -124,7 +124,9 @@ std::string_view HttpDateNow() {
   return cached;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return net::EqualsIgnoreCase(a, b); }
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return net::EqualsIgnoreCase(a, b);
+}
 
 bool HasToken(const std::vector<std::string>& tokens, std::string_view token) {
   for (const auto& t : tokens) {
@@ -139,7 +141,7 @@ struct Site {
   OriginUrl origin;
   std::string origin_key;  // pool key: "host:port"
   std::vector<tcp::endpoint> endpoints;
-  std::string hsts;  // the header value, "" when off
+  std::string hsts;           // the header value, "" when off
   Counter* requests[6] = {};  // by status class: [1]..[5]; [0] for anything else
   Histogram* latency = nullptr;
 };
@@ -444,13 +446,11 @@ class Session final : public Connection {
   // Handles one request whose header is in parser; returns whether to read another.
   Task<bool> Handle(RequestParser& parser);
   Task<bool> Proxy(RequestParser& parser, const Site& site, const std::string& host,
-                              Outcome& outcome);
-  Task<bool> AnswerPlainHttp(RequestParser& parser, const std::string& host,
-                                        Outcome& outcome);
+                   Outcome& outcome);
+  Task<bool> AnswerPlainHttp(RequestParser& parser, const std::string& host, Outcome& outcome);
   // Sends a short response; closes afterwards unless keep_alive. Returns keep_alive && sent.
   Task<bool> Respond(int status, std::string_view content_type, std::string_view body,
-                                bool keep_alive, unsigned version,
-                                std::string_view location = {});
+                     bool keep_alive, unsigned version, std::string_view location = {});
   Task<void> Tunnel(Upstream& upstream);
   void Record(const http::request_header<>& request, const std::string& host, const Site* site,
               const Outcome& outcome, SteadyClock::time_point start);
@@ -519,8 +519,8 @@ Task<void> Session<Stream>::Run() {
 
 template <class Stream>
 Task<bool> Session<Stream>::Respond(int status, std::string_view content_type,
-                                               std::string_view body, bool keep_alive,
-                                               unsigned version, std::string_view location) {
+                                    std::string_view body, bool keep_alive, unsigned version,
+                                    std::string_view location) {
   if (gateway_.stopping()) keep_alive = false;
   std::string head = "HTTP/1.1 ";
   head += std::to_string(status);
@@ -613,8 +613,8 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
 }
 
 template <class Stream>
-Task<bool> Session<Stream>::AnswerPlainHttp(RequestParser& parser,
-                                                       const std::string& host, Outcome& outcome) {
+Task<bool> Session<Stream>::AnswerPlainHttp(RequestParser& parser, const std::string& host,
+                                            Outcome& outcome) {
   auto& request = parser.get();
   bool keep_alive = parser.keep_alive() && parser.is_done();
   const SiteTable& table = gateway_.Sites(worker_);
@@ -634,8 +634,8 @@ Task<bool> Session<Stream>::AnswerPlainHttp(RequestParser& parser,
 }
 
 template <class Stream>
-Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site,
-                                             const std::string& host, Outcome& outcome) {
+Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const std::string& host,
+                                  Outcome& outcome) {
   auto& request = parser.get();
   const unsigned client_version = request.version();
   const bool head = request.method() == http::verb::head;
@@ -697,8 +697,8 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site,
   const char* proto = kTls ? "https" : "http";
   request.set("X-Forwarded-Proto", proto);
   {
-    std::string element = "for=" + ForwardedNode(remote_ip_) + ";host=" + ForwardedValue(host) +
-                          ";proto=" + proto;
+    std::string element =
+        "for=" + ForwardedNode(remote_ip_) + ";host=" + ForwardedValue(host) + ";proto=" + proto;
     if (auto it = request.find(http::field::forwarded); it != request.end()) {
       std::string value(it->value());
       value += ", ";
@@ -785,8 +785,8 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site,
     {
       beast::error_code ec;
       if (has_body) {
-        auto [write_ec, n] = co_await http::async_write_header(upstream->socket, serializer,
-                                                               kUseTuple);
+        auto [write_ec, n] =
+            co_await http::async_write_header(upstream->socket, serializer, kUseTuple);
         ec = write_ec;
       } else {
         auto [write_ec, n] = co_await http::async_write(upstream->socket, serializer, kUseTuple);
@@ -846,16 +846,16 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site,
       response->header_limit(kMaxOriginHeaderBytes);
       response->body_limit(boost::none);
       if (head) response->skip(true);
-      auto [read_ec, n] =
-          co_await http::async_read_header(upstream->socket, upstream->buffer, *response, kUseTuple);
+      auto [read_ec, n] = co_await http::async_read_header(upstream->socket, upstream->buffer,
+                                                           *response, kUseTuple);
       ec = read_ec;
       if (ec) break;
       unsigned status = response->get().result_int();
       if (status >= 200 || status == 101) break;
     }
     if (ec) {
-      bool closed_early = ec == http::error::end_of_stream ||
-                          ec == asio::error::connection_reset || ec == asio::error::eof;
+      bool closed_early = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+                          ec == asio::error::eof;
       if (reused && attempt == 0 && !has_body && closed_early && !upstream_timed_out_) continue;
       gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
       co_return co_await fail_with(upstream_timed_out_ ? 504 : 502);
@@ -1006,12 +1006,12 @@ Task<void> Session<Stream>::Tunnel(Upstream& upstream) {
   auto client_to_origin = [&]() -> Task<void> {
     RelayBuffer relay(worker_);
     for (;;) {
-      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(relay.data(), kRelayBytes),
-                                                      kUseTuple);
+      auto [ec, n] =
+          co_await stream_.async_read_some(asio::buffer(relay.data(), kRelayBytes), kUseTuple);
       if (ec) break;
       ClientDeadline(options_.idle_timeout);
-      auto [wec, wn] = co_await asio::async_write(upstream.socket, asio::buffer(relay.data(), n),
-                                                  kUseTuple);
+      auto [wec, wn] =
+          co_await asio::async_write(upstream.socket, asio::buffer(relay.data(), n), kUseTuple);
       if (wec) break;
     }
     close_both();
@@ -1139,8 +1139,7 @@ Task<void> RunHttps(GatewayImpl& gateway, Worker& worker, Socket socket, Connect
   co_await session.Run();
 }
 
-Task<void> RunHttp(GatewayImpl& gateway, Worker& worker, Socket socket,
-                              ConnectionSlot slot) {
+Task<void> RunHttp(GatewayImpl& gateway, Worker& worker, Socket socket, ConnectionSlot slot) {
   (void)slot;
   beast::error_code ec;
   tcp::endpoint remote = socket.remote_endpoint(ec);
@@ -1225,7 +1224,7 @@ Result<std::shared_ptr<const SiteTable>> GatewayImpl::BuildSites(std::vector<Sit
 }
 
 Result<std::unique_ptr<Acceptor>> GatewayImpl::Bind(const std::string& address,
-                                                         tcp::endpoint& bound) {
+                                                    tcp::endpoint& bound) {
   auto [host, port] = TRY(net::ParseHostPort(address));
   beast::error_code ec;
   asio::ip::address ip = asio::ip::make_address(host, ec);
@@ -1301,19 +1300,20 @@ Status GatewayImpl::Init(std::vector<SiteConfig> sites) {
     admin_options.listen_address = options_.admin_address;
     admin_options.threads = 1;
     Metrics* metrics = metrics_;
-    admin_ = TRY_CONTEXT(net::HttpServer::Create(
-                             admin_options,
-                             [metrics](const net::HttpRequest& request) {
-                               std::string_view path = request.Path();
-                               if (path == "/healthz") return net::HttpResponse::Text(200, "ok\n");
-                               if (path == "/metrics" && metrics != nullptr) {
-                                 return net::HttpResponse::Make(
-                                     200, "text/plain; version=0.0.4; charset=utf-8",
-                                     metrics->RenderPrometheus());
-                               }
-                               return net::HttpResponse::Text(404, "not found\n");
-                             }),
-                         "admin listener");
+    admin_ =
+        TRY_CONTEXT(net::HttpServer::Create(admin_options,
+                                            [metrics](const net::HttpRequest& request) {
+                                              std::string_view path = request.Path();
+                                              if (path == "/healthz")
+                                                return net::HttpResponse::Text(200, "ok\n");
+                                              if (path == "/metrics" && metrics != nullptr) {
+                                                return net::HttpResponse::Make(
+                                                    200, "text/plain; version=0.0.4; charset=utf-8",
+                                                    metrics->RenderPrometheus());
+                                              }
+                                              return net::HttpResponse::Text(404, "not found\n");
+                                            }),
+                    "admin listener");
   }
   return Ok();
 }
@@ -1476,8 +1476,8 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayOptions options,
   if (certificates == nullptr || challenges == nullptr) {
     return Fail(ErrorCode::kInvalidArgument, "gateway needs a certificate source and responder");
   }
-  auto impl = std::make_unique<internal::GatewayImpl>(std::move(options), certificates,
-                                                      challenges, metrics);
+  auto impl = std::make_unique<internal::GatewayImpl>(std::move(options), certificates, challenges,
+                                                      metrics);
   TRY(impl->Init(std::move(sites)));
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }

@@ -13,8 +13,8 @@ TEST(MetricsTest, RendersCountersGaugesAndHistogramsInTextFormat) {
   metrics.GetCounter("gateway_requests_total", "Requests.", {{"site", "blog"}, {"code", "2xx"}})
       ->Add(3);
   metrics.GetGauge("gateway_open_connections", "Open connections.")->Set(7);
-  Histogram* h = metrics.GetHistogram("gateway_request_duration_seconds", "Latency.",
-                                      {0.01, 0.1}, {{"site", "blog"}});
+  Histogram* h = metrics.GetHistogram("gateway_request_duration_seconds", "Latency.", {0.01, 0.1},
+                                      {{"site", "blog"}});
   h->Observe(0.005);
   h->Observe(0.05);
   h->Observe(5);

@@ -1,8 +1,8 @@
 // The proxy's HTTP rules (gateway/internal/http_rules.h) as pure functions.
 
-#include "gateway/internal/http_rules.h"
-
 #include <gtest/gtest.h>
+
+#include "gateway/internal/http_rules.h"
 
 namespace autoseal::gateway::internal {
 namespace {
@@ -53,8 +53,8 @@ TEST(ProxyRulesTest, ValidatesSiteLists) {
 }
 
 TEST(ProxyRulesTest, KnowsTheHopByHopFields) {
-  for (const char* name : {"Connection", "keep-alive", "Proxy-Connection", "TE",
-                           "Transfer-Encoding", "Upgrade"}) {
+  for (const char* name :
+       {"Connection", "keep-alive", "Proxy-Connection", "TE", "Transfer-Encoding", "Upgrade"}) {
     EXPECT_TRUE(IsHopByHop(name)) << name;
   }
   for (const char* name : {"Host", "Trailer", "Content-Length", "Cookie"}) {

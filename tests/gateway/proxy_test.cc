@@ -23,7 +23,8 @@ class GatewayTest : public ::testing::Test {
     b_ecdsa_ = MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"b.test"});
     source_.Set("a.test", "a", {a_ecdsa_, a_rsa_});
     source_.Set("b.test", "b", {b_ecdsa_});
-    source_.Set("down.test", "down", {MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"down.test"})});
+    source_.Set("down.test", "down",
+                {MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"down.test"})});
     challenges_.http01["tok-123_abc"] = "tok-123_abc.thumbprint";
     challenges_.alpn["a.test"] = MakeCertifiedKey(crypto::KeyType::kEcdsaP256, {"a.test"});
   }
@@ -62,8 +63,8 @@ class GatewayTest : public ::testing::Test {
 
   Response Get(Client& client, const std::string& host, const std::string& target,
                const std::string& extra = "") {
-    EXPECT_TRUE(client.Write("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra +
-                             "\r\n"));
+    EXPECT_TRUE(
+        client.Write("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "\r\n"));
     return client.ReadResponse();
   }
 
@@ -162,8 +163,7 @@ TEST_F(GatewayTest, ProxiesWithForwardingHeadersAndWithoutHopByHopFields) {
   // The origin's hop-by-hop fields do not reach the client either; HSTS is added.
   EXPECT_FALSE(r.Header("X-Origin-Hop").has_value());
   EXPECT_FALSE(r.Header("Keep-Alive").has_value());
-  EXPECT_EQ(r.Header("Strict-Transport-Security").value_or(""),
-            "max-age=600; includeSubDomains");
+  EXPECT_EQ(r.Header("Strict-Transport-Security").value_or(""), "max-age=600; includeSubDomains");
 }
 
 TEST_F(GatewayTest, KeepsClientAndOriginConnectionsAlive) {
@@ -236,8 +236,9 @@ TEST_F(GatewayTest, RelaysChunkedBodiesBothWays) {
   StartGateway();
   Client client;
   ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
-  ASSERT_TRUE(client.Write("POST /upload HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n"
-                           "\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      client.Write("POST /upload HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n"
+                   "\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
   Response up = client.ReadResponse();
   EXPECT_EQ(up.status, 200);
   EXPECT_EQ(up.body, "received 11");
@@ -256,8 +257,9 @@ TEST_F(GatewayTest, AnswersExpectContinueBeforeTheBody) {
   StartGateway();
   Client client;
   ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
-  ASSERT_TRUE(client.Write("PUT /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: 4\r\n"
-                           "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      client.Write("PUT /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: 4\r\n"
+                   "Expect: 100-continue\r\n\r\n"));
   Response interim = client.ReadResponse();
   EXPECT_EQ(interim.status, 100);
   ASSERT_TRUE(client.Write("data"));
@@ -270,9 +272,10 @@ TEST_F(GatewayTest, PassesWebSocketUpgradesThrough) {
   StartGateway();
   Client client;
   ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
-  ASSERT_TRUE(client.Write("GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  ASSERT_TRUE(
+      client.Write("GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
   Response r = client.ReadResponse(/*head=*/true);
   ASSERT_EQ(r.status, 101);
   EXPECT_EQ(r.Header("Upgrade").value_or(""), "websocket");

@@ -126,7 +126,7 @@ class StaticCertificateSource final : public CertificateSource {
 
 class StaticChallenges final : public ChallengeResponder {
  public:
-  std::map<std::string, std::string> http01;  // token -> key authorization
+  std::map<std::string, std::string> http01;                        // token -> key authorization
   std::map<std::string, std::shared_ptr<const CertifiedKey>> alpn;  // name -> certificate
   std::optional<std::string> Http01(std::string_view, std::string_view token) const override {
     auto it = http01.find(std::string(token));
@@ -271,8 +271,8 @@ class Client {
   std::string ReadSome(size_t max = 65536) {
     std::string buf(max, '\0');
     errno = 0;
-    long n = ssl_ ? SSL_read(ssl_, buf.data(), static_cast<int>(max))
-                  : ::recv(fd_, buf.data(), max, 0);
+    long n =
+        ssl_ ? SSL_read(ssl_, buf.data(), static_cast<int>(max)) : ::recv(fd_, buf.data(), max, 0);
     timed_out_ = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     if (n <= 0) return "";
     buf.resize(static_cast<size_t>(n));
@@ -551,8 +551,9 @@ class Origin {
           n -= take;
         }
       } else if (target == "/chunked") {
-        if (!SendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "7\r\nhello, \r\n7\r\nchunked\r\n6\r\n world\r\n0\r\n\r\n")) {
+        if (!SendAll(fd,
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "7\r\nhello, \r\n7\r\nchunked\r\n6\r\n world\r\n0\r\n\r\n")) {
           return Done(fd);
         }
       } else if (target == "/close-delimited") {
@@ -564,8 +565,9 @@ class Origin {
         }
         if (!Reply(fd, "slow")) return Done(fd);
       } else if (target == "/ws" && lower.find("\r\nupgrade: websocket") != std::string::npos) {
-        if (!SendAll(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         "Connection: Upgrade\r\n\r\n")) {
+        if (!SendAll(fd,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n\r\n")) {
           return Done(fd);
         }
         if (!pending.empty() && !SendAll(fd, pending)) return Done(fd);
@@ -581,9 +583,11 @@ class Origin {
     }
   }
   static bool Reply(int fd, const std::string& body) {
-    std::string out = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nKeep-Alive: timeout=5\r\n"
-                      "Connection: keep-alive, X-Origin-Hop\r\nX-Origin-Hop: secret\r\n"
-                      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::string out =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nKeep-Alive: timeout=5\r\n"
+        "Connection: keep-alive, X-Origin-Hop\r\nX-Origin-Hop: secret\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     return SendAll(fd, out);
   }
   void Done(int fd) {

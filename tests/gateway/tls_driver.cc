@@ -126,8 +126,8 @@ int main(int argc, char** argv) {
       auto certified = std::make_shared<CertifiedKey>();
       certified->chain_pem = *chain;
       certified->key_pem = *key;
-      BIO* bio = BIO_new_mem_buf(certified->key_pem.data(),
-                                 static_cast<int>(certified->key_pem.size()));
+      BIO* bio =
+          BIO_new_mem_buf(certified->key_pem.data(), static_cast<int>(certified->key_pem.size()));
       EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
       BIO_free(bio);
       if (pkey == nullptr) return Usage("cannot parse the key of --cert " + name);

@@ -54,8 +54,8 @@ std::optional<std::string> NormalizeHost(std::string_view host_field) {
     std::string_view inner = host.substr(1, close - 1);
     if (inner.empty()) return std::nullopt;
     for (char c : inner) {
-      bool ok = (c >= '0' && c <= '9') || (Lower(c) >= 'a' && Lower(c) <= 'f') || c == ':' ||
-                c == '.';
+      bool ok =
+          (c >= '0' && c <= '9') || (Lower(c) >= 'a' && Lower(c) <= 'f') || c == ':' || c == '.';
       if (!ok) return std::nullopt;
     }
     std::string_view rest = host.substr(close + 1);

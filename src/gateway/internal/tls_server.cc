@@ -84,8 +84,8 @@ std::string ParseServerName(const unsigned char* p, size_t len) {
       if (name.empty() || name.size() > 253) return "";
       for (char& c : name) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                  c == '_';
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
         if (!ok) return "";
       }
       return name;
@@ -170,8 +170,8 @@ Status TlsServer::CommonSetup(SSL_CTX* ctx) const {
       SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
     return std::unexpected(TlsError(ErrorCode::kInternal, "cannot set the TLS policy"));
   }
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle connections then hold no record buffers.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // Read whatever the socket has (one read(2) per request instead of a header and a body read).
@@ -199,7 +199,9 @@ Status TlsServer::Init() {
   return RotateTicketKeysIfDue();
 }
 
-void TlsServer::Attach(SSL* ssl, HandshakeChoice* choice) { SSL_set_ex_data(ssl, ExIndex(), choice); }
+void TlsServer::Attach(SSL* ssl, HandshakeChoice* choice) {
+  SSL_set_ex_data(ssl, ExIndex(), choice);
+}
 
 void TlsServer::SetDefaultServerName(std::string name) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -228,7 +230,8 @@ Result<SSL_CTX*> TlsServer::ContextFor(const std::shared_ptr<const CertifiedKey>
   crypto::BioPtr chain_bio = crypto::MemoryBio(key->chain_pem);
   crypto::X509Ptr leaf(PEM_read_bio_X509(chain_bio.get(), nullptr, NoPassword, nullptr));
   if (!leaf || SSL_CTX_use_certificate(ctx.get(), leaf.get()) != 1) {
-    return std::unexpected(TlsError(ErrorCode::kInvalidArgument, "certificate chain does not load"));
+    return std::unexpected(
+        TlsError(ErrorCode::kInvalidArgument, "certificate chain does not load"));
   }
   for (;;) {
     crypto::X509Ptr extra(PEM_read_bio_X509(chain_bio.get(), nullptr, NoPassword, nullptr));
@@ -376,7 +379,8 @@ int TlsServer::OnTicketKey(unsigned char key_name[16], unsigned char* iv, EVP_CI
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac_key, sizeof(key.hmac_key)),
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
   if (encrypt) {
     std::memcpy(key_name, key.name, 16);
     if (RAND_bytes(iv, 16) != 1) return -1;

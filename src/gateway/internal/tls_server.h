@@ -31,8 +31,8 @@ using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 // What the ClientHello callback decided for one connection; the session owns it and attaches
 // it to its SSL with TlsServer::Attach before the handshake.
 struct HandshakeChoice {
-  std::string server_name;  // SNI as sent (lower-cased), or "" without SNI
-  std::string site;         // SiteCertificates::site of the chosen site ("" for a challenge)
+  std::string server_name;      // SNI as sent (lower-cased), or "" without SNI
+  std::string site;             // SiteCertificates::site of the chosen site ("" for a challenge)
   bool acme_challenge = false;  // ALPN acme-tls/1: close after the handshake (RFC 8737 §3)
   crypto::KeyType key_type = crypto::KeyType::kEcdsaP256;
 };

@@ -49,8 +49,7 @@ class TlsStream {
   // Runs the server handshake; completion signature void(error_code).
   template <class Token>
   auto async_handshake(Token&& token) {
-    return boost::asio::async_compose<Token, void(error_code)>(
-        HandshakeOp{this}, token, socket_);
+    return boost::asio::async_compose<Token, void(error_code)>(HandshakeOp{this}, token, socket_);
   }
 
   // Waits until a read can make progress (decrypted bytes already buffered in OpenSSL, or the
