@@ -87,6 +87,8 @@ int RunSign(const SignArgs& a) {
 struct EncryptArgs {
   std::string in = "-", out;
   std::vector<std::string> to;
+  std::vector<std::string> to_signed;  // signed messages from recipients
+  std::string roots;                   // to verify them
   std::string cipher = "auto";
   bool oaep = false;
   bool no_header_protection = false;
@@ -121,6 +123,34 @@ int RunEncrypt(const EncryptArgs& a) {
     auto r = smime::PreparedRecipient::Create({.certificate = certs->front()});
     if (!r) return ReportError(r.error().WithContext(path));
     o.recipients.push_back(*r);
+  }
+  // RFC 8551 §2.7.1: what a recipient announced in a signed message (SMIMECapabilities) decides
+  // the algorithms, once that message verifies.
+  if (!a.to_signed.empty()) {
+    auto roots = LoadCertificates(a.roots);
+    if (!roots) return ReportError(roots.error());
+    smime::VerifyOptions vo;
+    vo.roots = *roots;
+    vo.at = SystemClock::Instance().Now();
+    for (const std::string& path : a.to_signed) {
+      auto text = ReadMessage(path);
+      if (!text) return ReportError(text.error());
+      smime::MessageVerifyReport report = smime::VerifyMessage(AsBytes(*text), vo);
+      if (!report.ok() || report.cms.signers.empty() || !report.cms.signers.front().certificate) {
+        std::string why;
+        for (const std::string& p : report.Problems()) why.append(why.empty() ? "" : "; ").append(p);
+        return ReportError(Error(ErrorCode::kPolicy, path + ": the recipient's message does not verify: " + why));
+      }
+      const smime::SignerReport& signer = report.cms.signers.front();
+      auto r = smime::PreparedRecipient::Create(
+          {.certificate = *signer.certificate, .capabilities = signer.capabilities});
+      if (!r) return ReportError(r.error().WithContext(path));
+      o.recipients.push_back(*r);
+    }
+  }
+  if (o.recipients.empty()) {
+    std::fprintf(stderr, "autoseal: no recipients: give --to or --to-signed\n");
+    return 2;  // a usage error
   }
   auto input = ReadMessage(a.in);
   if (!input) return ReportError(input.error());
@@ -288,8 +318,15 @@ void RegisterSmimeCommands(CLI::App& app) {
       "header fields go inside (RFC 9788 hp=\"cipher\"); the outer Subject becomes \"[...]\".");
   encrypt->add_option("message", ea->in, "Message file ('-' or nothing: standard input)");
   encrypt->add_option("--to", ea->to, "Recipient certificate (PEM); repeat for each recipient")
-      ->required()
       ->allow_extra_args(false);  // one file per --to, so the message file is not taken as one
+  auto* to_signed = encrypt
+      ->add_option("--to-signed", ea->to_signed,
+                   "A signed message from a recipient: once it verifies (--roots), its signer is a\n"
+                   "recipient and the SMIMECapabilities it announced choose the algorithms (AES-GCM,\n"
+                   "RSA-OAEP only when announced); repeatable")
+      ->allow_extra_args(false);
+  encrypt->add_option("--roots", ea->roots, "Trusted roots for --to-signed (PEM)");
+  to_signed->needs("--roots");
   encrypt->add_option("--cipher", ea->cipher,
                       "auto, aes-128-cbc, aes-192-cbc, aes-256-cbc, aes-128-gcm, aes-256-gcm (AuthEnvelopedData), sm4-cbc")
       ->check(CLI::IsMember({"auto", "aes-128-cbc", "aes-192-cbc", "aes-256-cbc", "aes-128-gcm",

@@ -86,6 +86,18 @@ check "openssl cms -encrypt to EC with its SHA-1 KDF default → autoseal decryp
 check "openssl signs then encrypts (mutt's order) → autoseal decrypts, then verifies" \
   bash -c "openssl cms -sign -md sha256 -signer alice.pem -inkey alice.key -certfile alice-int.pem -in entity.txt >o-inner.txt && { hdr 'Alice <alice@example.test>'; openssl cms -encrypt -aes256 -in o-inner.txt bob.pem; } >o-se.eml && '$AUTOSEAL' smime decrypt --cert bob.pem --key bob.key o-se.eml >o-se.dec && '$AUTOSEAL' smime verify --roots roots.pem o-se.dec"
 
+# ---- algorithms from what a recipient announced (RFC 8551 §2.7.1) ------------------------------
+"$AUTOSEAL" smime sign --cert carol-chain.pem --key carol.key crlf.eml >carol-signed.eml
+check "encrypt --to-signed: a recipient that announced AES-GCM and RSA-OAEP (ours) gets them" \
+  bash -c "'$AUTOSEAL' smime encrypt -v --to-signed carol-signed.eml --roots roots.pem plain.eml >caps.eml 2>caps.log && grep -q 'authEnveloped-data, AES-256-GCM, key transport: RSA-OAEP' caps.log"
+check "... and openssl decrypts it" \
+  bash -c "openssl cms -decrypt -in caps.eml -recip carol.pem -inkey carol.key | grep -q 'Revenue grew'"
+check "encrypt --to-signed: a recipient whose client (openssl) announced only CBC ciphers gets AES-256-CBC and RSA v1.5" \
+  bash -c "'$AUTOSEAL' smime encrypt -v --to-signed o-opaque.eml --roots roots.pem plain.eml >caps2.eml 2>caps2.log && grep -q 'enveloped-data, AES-256-CBC, key transport: RSA PKCS#1 v1.5' caps2.log && openssl cms -decrypt -in caps2.eml -recip carol.pem -inkey carol.key | grep -q 'Revenue grew'"
+perl -pe 's/CRLF line endings/CRLF line endingz/' carol-signed.eml >carol-tampered.eml
+refuse "encrypt --to-signed refuses a recipient message that does not verify" "does not verify" \
+  "$AUTOSEAL" smime encrypt --to-signed carol-tampered.eml --roots roots.pem plain.eml
+
 # ---- tampering and bad input ---------------------------------------------------------------------
 tamper() {  # tamper IN OUT PERL-SUBSTITUTION
   perl -0pe "$3" "$1" >"$2"
