@@ -3,10 +3,12 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
 
+#include "acme/client/client.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/file.h"
@@ -69,17 +71,6 @@ Result<std::unique_ptr<GatewayRunner>> GatewayRunner::Start(gw::LoadedConfig loa
   TRY(MakeDirectories(r->config_.dir, 0700));
   r->observer_ = gw::MetricsCertificateObserver(r->metrics_);
   auto options = TRY(gw::ManagerOptionsFor(r->config_, r->observer_.get()));
-  // An unreachable CA is no reason not to serve what is stored: say so and let the renewal loop
-  // retry with backoff.
-  for (const auto& issuer : options.issuers) {
-    auto* acme = dynamic_cast<gw::AcmeIssuer*>(issuer.get());
-    if (!acme) continue;
-    if (auto st = acme->Connect(); !st)
-      Log(LogLevel::kError,
-          "gateway: ACME CA unreachable at start; serving stored certificates and retrying in the "
-          "background",
-          {{"ca", acme->Name()}, {"error", st.error().message()}});
-  }
   r->manager_ =
       TRY(gw::CertificateManager::Create(std::move(options), gw::ManagedSites(r->config_)));
   for (const auto& s : r->manager_->SlotStatuses())
@@ -97,6 +88,20 @@ Result<std::unique_ptr<GatewayRunner>> GatewayRunner::Start(gw::LoadedConfig loa
     r->manager_->ReplaceSites(gw::ManagedSites(r->config_));
   r->gateway_->Start();
   r->manager_->Start();
+  // An unreachable CA is no reason not to serve what is stored: the listeners are already up;
+  // say so plainly (the renewal loop retries with backoff). A probe of its own, so the renewal
+  // thread's client is not shared.
+  for (const auto& ca : r->config_.cas) {
+    acme::client::ClientOptions probe;
+    probe.directory_url = ca.directory;
+    probe.ca_file = ca.ca_bundle;
+    probe.request_timeout = std::chrono::seconds(10);
+    if (auto c = acme::client::Client::Create(std::move(probe)); !c)
+      Log(LogLevel::kError,
+          "gateway: ACME CA unreachable at start; serving stored certificates and retrying in the "
+          "background",
+          {{"ca", ca.directory}, {"error", c.error().message()}});
+  }
   Log(LogLevel::kInfo, "gateway: serving",
       {{"http", r->gateway_->HttpAddress()},
        {"https", r->gateway_->HttpsAddress()},
