@@ -145,6 +145,17 @@ Status AcmeIssuer::Connect() {
   o.poll_timeout = options_.poll_timeout;
   o.clock = options_.clock;
   o.user_agent = "autoseal-gateway/0.1";
+  // Polling waits end early once cancelled (the client then stops after a few quick polls, as
+  // it counts the waits it asked for).
+  o.sleep = [cancelled = cancelled_](std::chrono::milliseconds d) {
+    auto end = std::chrono::steady_clock::now() + d;
+    while (!cancelled->load()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= end) break;
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(end - now, std::chrono::milliseconds(50)));
+    }
+  };
   auto client =
       TRY_CONTEXT(ac::Client::Create(std::move(o)), "ACME directory " + options_.directory_url);
   ac::AccountOptions a;
@@ -162,6 +173,7 @@ Status AcmeIssuer::Connect() {
 Result<std::string> AcmeIssuer::Issue(const std::vector<std::string>& names,
                                       const crypto::PrivateKey& key, const std::string& replaces,
                                       const std::vector<ac::ChallengeSolver*>& solvers) {
+  if (cancelled_->load()) return Fail(ErrorCode::kTimeout, "stopping");
   TRY(Connect());
   ac::ObtainRequest r;
   r.names = names;
@@ -772,6 +784,8 @@ void CertificateManager::Stop() {
     std::lock_guard lock(wake_mutex_);
     stop_.store(true);
   }
+  for (const auto& issuer : options_.issuers)
+    if (issuer) issuer->Cancel();
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
 }

@@ -51,6 +51,9 @@ class Issuer {
   // or does not know the certificate.
   virtual Result<std::optional<acme::client::RenewalInfo>> FetchRenewalInfo(
       const x509::Certificate& cert) = 0;
+  // Makes an Issue in progress give up soon (its waits end at once) and later ones fail; called
+  // by CertificateManager::Stop from another thread. Thread-safe.
+  virtual void Cancel() {}
 };
 
 // How an AcmeIssuer reaches its CA.
@@ -82,10 +85,12 @@ class AcmeIssuer final : public Issuer {
                             const std::vector<acme::client::ChallengeSolver*>& solvers) override;
   Result<std::optional<acme::client::RenewalInfo>> FetchRenewalInfo(
       const x509::Certificate& cert) override;
+  void Cancel() override { cancelled_->store(true); }
 
  private:
   AcmeIssuerOptions options_;
   std::unique_ptr<acme::client::Client> client_;
+  std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 // Told about certificate events, e.g. to export metrics. Called from the renewal thread (and from
@@ -169,8 +174,8 @@ class CertificateManager final : public CertificateSource, public ChallengeRespo
 
   // Starts the renewal thread (first pass at once). Idempotent.
   void Start();
-  // Stops the renewal thread and joins it; an order in flight finishes first (bounded by the
-  // ACME client's timeouts). Idempotent.
+  // Stops the renewal thread and joins it; an order in flight is cancelled (Issuer::Cancel) and
+  // ends within the ACME client's request timeout. Idempotent.
   void Stop();
 
   // One pass of the renewal loop: orders every missing or due certificate whose backoff has

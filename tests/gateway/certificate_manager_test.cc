@@ -107,8 +107,11 @@ class CaIssuer final : public Issuer {
     return std::optional<ac::RenewalInfo>(info);
   }
 
+  void Cancel() override { cancelled = true; }
+
   std::atomic<int> calls{0};
   std::atomic<int> ari_calls{0};
+  std::atomic<bool> cancelled{false};
   std::atomic<bool> down{false};
   std::mutex mu;
   std::vector<std::string> replaces_seen;
@@ -450,6 +453,23 @@ TEST_F(CertificateManagerTest, RenewBeforeOverridesALaterWindow) {
   clock().Advance(hours(2));
   m->MaintainOnce();
   EXPECT_EQ(issuer->calls.load(), 2) << "renewed 89 days before notAfter";
+}
+
+TEST_F(CertificateManagerTest, StopCancelsAnOrderInFlight) {
+  std::atomic<bool> entered{false};
+  // An order that would run until the CA gives up (as a slow CA's polling does).
+  issuer->during_issue = [&](const std::vector<ac::ChallengeSolver*>&) -> Status {
+    entered = true;
+    for (int i = 0; i < 600 && !issuer->cancelled; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return Fail(ErrorCode::kTimeout, "gave up");
+  };
+  auto m = Make(Options());
+  m->Start();
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  m->Stop();
+  EXPECT_TRUE(issuer->cancelled) << "Stop cancelled the order instead of waiting 30 s for it";
+  EXPECT_EQ(issuer->calls.load(), 1) << "no further order after Stop";
 }
 
 TEST_F(CertificateManagerTest, RefusesOptionsWithoutACa) {
