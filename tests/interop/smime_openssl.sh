@@ -98,6 +98,23 @@ perl -pe 's/CRLF line endings/CRLF line endingz/' carol-signed.eml >carol-tamper
 refuse "encrypt --to-signed refuses a recipient message that does not verify" "does not verify" \
   "$AUTOSEAL" smime encrypt --to-signed carol-tampered.eml --roots roots.pem plain.eml
 
+# ---- SM2 between autoseal users (GM/T 0010 OIDs, read with openssl asn1parse) -------------------
+mailbox sam sm2 sam@example.test
+mailbox sue sm2 sue@example.test
+sed 's/Alice <alice@example.test>/Sam <sam@example.test>/' plain.eml >sm2.eml
+check "SM2: sign + encrypt + postmark to an SM2 recipient" \
+  bash -c "'$AUTOSEAL' smime encrypt -v --to sue.pem --sign-cert sam-chain.pem --sign-key sam.key --tsa $TSA_URL sm2.eml >sm2-enc.eml 2>sm2.log && grep -q 'enveloped-data, SM4-CBC, key transport: SM2' sm2.log"
+smime_tool body sm2-enc.eml sm2-enc.der
+check "SM2: the envelope is GM/T 0010 envelopedData with SM4-CBC" \
+  bash -c "openssl asn1parse -inform DER -in sm2-enc.der | head -3 | grep -q ':1.2.156.10197.6.1.4.2.3' && openssl asn1parse -inform DER -in sm2-enc.der | grep -q ':sm4-cbc'"
+check "SM2: the recipient decrypts and verifies (micalg=sm3, postmark valid)" \
+  bash -c "'$AUTOSEAL' smime decrypt --cert sue.pem --key sue.key sm2-enc.eml >sm2-dec.eml && grep -q 'micalg=sm3' sm2-dec.eml && '$AUTOSEAL' smime verify --roots roots.pem sm2-dec.eml >sm2-verify.txt && grep -q 'SM2 with SM3' sm2-verify.txt && grep -q '^postmark: *valid' sm2-verify.txt"
+smime_tool split sm2-dec.eml sm2.canon sm2.p7s
+check "SM2: the signature is GM/T 0010 signedData with SM3" \
+  bash -c "openssl asn1parse -inform DER -in sm2.p7s | head -3 | grep -q ':1.2.156.10197.6.1.4.2.2' && openssl asn1parse -inform DER -in sm2.p7s | grep -q ':sm3$'"
+check "SM2: a wrong SM2 key cannot decrypt" \
+  bash -c "! '$AUTOSEAL' smime decrypt --cert sue.pem --key sam.key sm2-enc.eml >/dev/null 2>&1"
+
 # ---- tampering and bad input ---------------------------------------------------------------------
 tamper() {  # tamper IN OUT PERL-SUBSTITUTION
   perl -0pe "$3" "$1" >"$2"
