@@ -91,8 +91,9 @@ class MimeMessage {
   // A parameter of the body's Content-Type (micalg, protocol, smime-type, hp), or nullopt.
   std::optional<std::string> ContentTypeParameter(std::string_view name) const;
 
-  // multipart/signed: the first part exactly as it must be hashed (CRLF line endings,
-  // RFC 8551 §3.1.1), and the decoded signature part. kParse when the structure is wrong.
+  // multipart/signed: the first part as it must be hashed, i.e. the input's bytes between the
+  // first two delimiter lines canonicalised to CRLF (RFC 1847 §2.1, RFC 8551 §3.1.1), and the
+  // decoded signature part. kParse when the structure is wrong.
   Result<Bytes> SignedContent() const;
   Result<Bytes> DetachedSignature() const;
   // application/pkcs7-mime: the decoded (DER) body. kParse for a missing or undecodable body.
