@@ -137,6 +137,14 @@ TEST(CmsEncrypt, Sm2RecipientsGetGmT0010EnvelopedDataAndCannotBeMixed) {
   auto p7m = Encrypt(AsBytes(kContent), {Prepare(bob)});
   ASSERT_TRUE(p7m.has_value());
   EXPECT_EQ(*DetectType(*p7m), CmsType::kSm2EnvelopedData);
+  auto rfc = Encrypt(AsBytes(kContent), {Prepare(bob)}, {.gm_oids = false});
+  ASSERT_TRUE(rfc.has_value());
+  EXPECT_EQ(*DetectType(*rfc), CmsType::kEnvelopedData);
+  auto d = Decrypt(*rfc, bob.cert, bob.key);
+  ASSERT_TRUE(d.has_value()) << d.error().message();
+  EXPECT_EQ(AsString(d->content), kContent);
+  EXPECT_EQ(d->cipher, ContentCipher::kSm4Cbc);
+  EXPECT_EQ(d->content_type, "1.2.840.113549.1.7.1");
   auto mixed = Encrypt(AsBytes(kContent), {Prepare(bob), Prepare(rsa)});
   ASSERT_FALSE(mixed.has_value());
   EXPECT_EQ(mixed.error().code(), ErrorCode::kPolicy);

@@ -212,6 +212,20 @@ INSTANTIATE_TEST_SUITE_P(Keys, CmsSignTest,
                                                                                 : "Ed25519");
                          });
 
+TEST(CmsSign, Sm2WithRfc5652ContentTypesVerifies) {
+  CmsPki pki = CmsPki::Make(KeyType::kSm2);
+  Identity a = pki.Issue(KeyType::kSm2, "a@example.cn");
+  auto s = CmsSigner::Create({.key = a.key, .chain = {a.cert}, .gm_oids = false});
+  ASSERT_TRUE(s.has_value());
+  auto p7m = (*s)->Sign(AsBytes(kContent), {.detached = false, .signing_time = pki.now});
+  ASSERT_TRUE(p7m.has_value());
+  VerifyReport r = Verify(*p7m, std::nullopt, {.roots = {pki.root}, .at = pki.now});
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(r.Problems());
+  EXPECT_EQ(r.type, CmsType::kSignedData);
+  EXPECT_EQ(r.content_type, "1.2.840.113549.1.7.1");
+  EXPECT_EQ(r.signers[0].signature_algorithm, "SM2 with SM3");
+}
+
 TEST(CmsSign, KeyThatDoesNotMatchTheCertificateIsRefused) {
   CmsPki pki = CmsPki::Make(KeyType::kEcdsaP256);
   Identity a = pki.Issue(KeyType::kEcdsaP256, "a@example.org");
