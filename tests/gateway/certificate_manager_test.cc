@@ -76,8 +76,8 @@ struct SharedCa {
 };
 
 SharedCa& Ca() {
-  static SharedCa* ca = new SharedCa();
-  return *ca;
+  static SharedCa ca;  // destroyed at exit, removing its directory
+  return ca;
 }
 
 // An Issuer backed by the in-process CA: what an ACME CA would return, without the network.
