@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "acme/client/obtain.h"
-#include "ca/authority.h"
 #include "core/file.h"
 #include "x509/csr.h"
+#include "x509/issue.h"
 
 namespace autoseal::gateway {
 namespace {
@@ -60,23 +60,37 @@ class TempDir {
   std::string path_;
 };
 
-// One real CA for the whole binary (its RSA-4096 root takes a while), issuing at the test clock.
+// A CA for the whole binary: an ECDSA root that issues leaves at the test clock's time through
+// x509/issue.h, as a CA's issuance does (milliseconds, where a full ca::CertificateAuthority
+// spends seconds generating its RSA-4096 root in every test process).
 struct SharedCa {
-  TempDir dir;
   TestClock clock{kStart};
-  std::unique_ptr<ca::CertificateAuthority> authority;
-  SharedCa() {
-    ca::CaOptions o;
-    o.clock = &clock;
-    CHECK(ca::CertificateAuthority::Init(dir.path(), o).has_value());
-    auto opened = ca::CertificateAuthority::Open(dir.path(), o);
-    CHECK(opened.has_value());
-    authority = std::move(*opened);
+  crypto::PrivateKey key = *crypto::PrivateKey::Generate(crypto::KeyType::kEcdsaP256);
+  x509::Certificate root = MakeRoot(key);
+
+  static x509::Certificate MakeRoot(const crypto::PrivateKey& key) {
+    x509::CertificateSpec spec;
+    spec.profile = x509::Profile::kRootCa;
+    spec.subject_key = key.Public();
+    spec.common_name = "gateway test root";
+    spec.organization = "autoseal tests";
+    spec.not_before = kStart - hours(24);
+    spec.not_after = kStart + hours(24 * 3650);
+    auto root = x509::IssueCertificate(spec, nullptr, key);
+    CHECK(root.has_value());
+    return *root;
+  }
+
+  Result<std::string> Issue(const x509::CertificateRequest& csr, int days) {
+    auto spec = TRY(
+        x509::SpecFromRequest(csr, x509::Profile::kTlsServer, {.days = days, .now = clock.Now()}));
+    auto leaf = TRY(x509::IssueCertificate(spec, &root, key));
+    return leaf.Pem() + root.Pem();
   }
 };
 
 SharedCa& Ca() {
-  static SharedCa ca;  // destroyed at exit, removing its directory
+  static SharedCa ca;
   return ca;
 }
 
@@ -96,8 +110,7 @@ class CaIssuer final : public Issuer {
     if (during_issue) TRY(during_issue(solvers));
     if (down) return Fail(ErrorCode::kNetwork, name_ + " is down");
     auto csr = TRY(x509::CreateCertificateRequest(key, {.dns_names = names}));
-    auto issued = TRY(Ca().authority->Issue(csr, x509::Profile::kTlsServer, kDays));
-    return issued.ChainPem();
+    return Ca().Issue(csr, kDays);
   }
   Result<std::optional<ac::RenewalInfo>> FetchRenewalInfo(const x509::Certificate& cert) override {
     ari_calls++;
