@@ -89,7 +89,7 @@ EOF
       cat >haproxy.cfg <<EOF
 global
   nbthread 1
-  maxconn 20000
+  maxconn 9000
   tune.ssl.cachesize 0
   ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
 defaults
