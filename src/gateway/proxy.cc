@@ -576,6 +576,15 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
     co_await refuse(505, "HTTP Version Not Supported\n");
     co_return false;
   }
+  // RFC 9112 §6.3: a request whose Transfer-Encoding does not end in chunked has no reliable
+  // length: 400 and close (anything else would let the bytes after it pass as a request).
+  if (request.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+    outcome.status = 400;
+    co_await Respond(400, "text/plain; charset=utf-8", "Bad Request: Transfer-Encoding\n", false,
+                     version);
+    Record(request, host.value_or(""), nullptr, outcome, start);
+    co_return false;
+  }
   if (!host) host = sni_;  // HTTP/1.0 without Host: the TLS server name, if any
   const SiteTable& table = gateway_.Sites(worker_);
 

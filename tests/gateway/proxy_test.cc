@@ -209,6 +209,22 @@ TEST_F(GatewayTest, RefusesOversizedHeadersWith431) {
   EXPECT_EQ(r.status, 431);
 }
 
+TEST_F(GatewayTest, RefusesAmbiguousRequestFraming) {
+  StartGateway();
+  // RFC 9112 §6.3: Transfer-Encoding without chunked last, or with Content-Length: 400, closed.
+  for (const char* framing :
+       {"Transfer-Encoding: gzip\r\n", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"}) {
+    Client client;
+    ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+    ASSERT_TRUE(client.Write(std::string("POST /upload HTTP/1.1\r\nHost: a.test\r\n") + framing +
+                             "\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+    Response r = client.ReadResponse();
+    EXPECT_EQ(r.status, 400) << framing;
+    EXPECT_TRUE(client.PeerClosed()) << framing;
+  }
+  EXPECT_EQ(origin_.requests(), 0);
+}
+
 TEST_F(GatewayTest, AnswersBadGatewayWhenTheOriginIsDown) {
   StartGateway();
   Client client;
