@@ -577,6 +577,18 @@ void CertificateManager::RefreshAri(const std::string& site_name, crypto::KeyTyp
   }
 }
 
+Duration CertificateManager::BackoffWait(int failures) const {
+  // Exponential, capped first, then jittered: a uniformly random point in [capped/2, capped), so
+  // a fleet whose failures reached the cap spreads its retries over half the cap instead of all
+  // retrying retry_max after the last failure ("equal jitter"), and no wait exceeds retry_max.
+  auto initial = std::chrono::duration<double>(options_.retry_initial);
+  auto cap = std::chrono::duration<double>(options_.retry_max);
+  auto nominal = std::min(initial * std::ldexp(1.0, std::clamp(failures - 1, 0, 30)), cap);
+  double r = std::clamp(options_.random(), 0.0, 1.0);
+  auto wait = std::chrono::duration_cast<Duration>(nominal * (0.5 + 0.5 * r));
+  return std::clamp<Duration>(wait, Duration::zero(), options_.retry_max);
+}
+
 TimePoint CertificateManager::MaintainOnce() {
   TimePoint now = options_.clock->Now();
   // ARI first: a moved window can make a certificate due now.
@@ -619,11 +631,7 @@ TimePoint CertificateManager::MaintainOnce() {
       }
       slot.failures++;
       slot.last_error = st.error().message();
-      // Jittered exponential backoff, capped: initial * 2^(failures-1) * [0.5, 1.5).
-      double factor = std::ldexp(1.0, std::min(slot.failures - 1, 30)) * (0.5 + options_.random());
-      auto initial = std::chrono::duration<double>(options_.retry_initial);
-      auto wait = std::chrono::duration_cast<Duration>(initial * factor);
-      wait = std::min(wait, options_.retry_max);
+      const Duration wait = BackoffWait(slot.failures);
       slot.next_attempt = now + wait;
       Log(LogLevel::kWarning, "gateway: certificate order failed, retrying with backoff",
           {{"site", site.name},

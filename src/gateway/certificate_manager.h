@@ -135,8 +135,9 @@ struct CertificateManagerOptions {
   std::optional<Duration> renew_before;
   // After this many consecutive failures on one CA the next configured CA is tried.
   int fallback_after_failures = 3;
-  // Backoff after a failed order: initial * 2^(failures-1), capped at max, times a random
-  // factor in [0.5, 1.5).
+  // Backoff after a failed order: initial * 2^(failures-1), capped at max, then times a random
+  // factor in [0.5, 1): the wait never exceeds max, and slots failing at the cap retry spread
+  // over [max/2, max) rather than in lockstep.
   Duration retry_initial = std::chrono::minutes(1);
   Duration retry_max = std::chrono::hours(6);
   // How often the loop looks again when nothing is due (ARI windows can move; RFC 9773 §4.3).
@@ -219,6 +220,8 @@ class CertificateManager final : public CertificateSource, public ChallengeRespo
   Status Renew(const ManagedSite& site, crypto::KeyType key_type);
   void RefreshAri(const std::string& site, crypto::KeyType key_type);
   TimePoint RenewAt(const Slot& slot) const;
+  // How long to wait before the next attempt after this many consecutive failures.
+  Duration BackoffWait(int failures) const;
   void Publish();  // rebuilds the lookup index from sites_ (mutex_ held)
 
   CertificateManagerOptions options_;

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "acme/client/obtain.h"
@@ -265,6 +267,9 @@ TEST_F(CertificateManagerTest, FailedOrdersBackOffExponentiallyUpToTheCapAndKeep
   o.key_types = {crypto::KeyType::kEcdsaP256};
   o.retry_initial = minutes(1);
   o.retry_max = minutes(10);
+  // Draws spread over [0, 1) (the golden-ratio sequence), as a real random source's would be.
+  auto draws = std::make_shared<int>(0);
+  o.random = [draws] { return std::fmod(++*draws * 0.6180339887498949, 1.0); };
   auto m = Make(o);
   m->MaintainOnce();
   auto served = m->Lookup("example.com");
@@ -272,22 +277,26 @@ TEST_F(CertificateManagerTest, FailedOrdersBackOffExponentiallyUpToTheCapAndKeep
   issuer->down = true;
   const auto leaf = Leaf(served->keys[0]);
   clock().Advance(leaf.NotAfter() - (leaf.NotAfter() - leaf.NotBefore()) / 3 - clock().Now());
-  // random() = 0.5 makes the jitter factor exactly 1: waits of 1, 2, 4, 8, then 10 (cap) minutes.
-  std::vector<int> waits;
-  for (int i = 0; i < 6; ++i) {
+  // Nominal waits of 1, 2, 4, 8, then 10 (cap) minutes, each jittered to [nominal/2, nominal].
+  const std::vector<Duration> nominal = {minutes(1),  minutes(2),  minutes(4),  minutes(8),
+                                         minutes(10), minutes(10), minutes(10), minutes(10)};
+  std::set<Duration> at_cap;
+  for (size_t i = 0; i < nominal.size(); ++i) {
     int calls = issuer->calls.load();
     m->MaintainOnce();
     EXPECT_EQ(issuer->calls.load(), calls + 1);
     auto st = m->SlotStatuses().at(0);
-    EXPECT_EQ(st.consecutive_failures, i + 1);
+    EXPECT_EQ(st.consecutive_failures, static_cast<int>(i) + 1);
     EXPECT_NE(st.last_error.find("is down"), std::string::npos);
-    waits.push_back(
-        static_cast<int>(std::chrono::duration_cast<minutes>(st.renew_at - clock().Now()).count()));
+    const Duration wait = st.renew_at - clock().Now();
+    EXPECT_GE(wait, nominal[i] / 2) << "failure " << i + 1;
+    EXPECT_LE(wait, nominal[i]) << "failure " << i + 1 << ": never above retry_max";
+    if (nominal[i] == o.retry_max) at_cap.insert(wait);
     m->MaintainOnce();
     EXPECT_EQ(issuer->calls.load(), calls + 1) << "no new attempt before the backoff has passed";
     clock().Advance(st.renew_at - clock().Now());
   }
-  EXPECT_EQ(waits, (std::vector<int>{1, 2, 4, 8, 10, 10}));
+  EXPECT_EQ(at_cap.size(), 4u) << "jitter applies at the cap too: no lockstep retries";
   EXPECT_EQ(m->Lookup("example.com"), served) << "the old certificate is still served";
   issuer->down = false;
   m->MaintainOnce();
@@ -295,22 +304,30 @@ TEST_F(CertificateManagerTest, FailedOrdersBackOffExponentiallyUpToTheCapAndKeep
   EXPECT_EQ(m->SlotStatuses().at(0).consecutive_failures, 0);
 }
 
-TEST_F(CertificateManagerTest, BackoffIsJitteredBetweenHalfAndOneAndAHalfTimes) {
+TEST_F(CertificateManagerTest, BackoffIsCappedFirstThenJitteredBetweenHalfAndAllOfIt) {
   auto o = Options();
   o.key_types = {crypto::KeyType::kEcdsaP256};
   o.retry_initial = minutes(10);
   double r = 0.0;
   o.random = [&r] { return r; };
   issuer->down = true;
-  auto m = Make(o);
-  m->MaintainOnce();
-  EXPECT_EQ(m->SlotStatuses().at(0).renew_at - clock().Now(), minutes(5));
-  r = 0.99;
-  m = Make(o);  // failures start again from zero
-  m->MaintainOnce();
-  auto wait = m->SlotStatuses().at(0).renew_at - clock().Now();
-  EXPECT_GT(wait, minutes(14));
-  EXPECT_LT(wait, minutes(15));
+  auto first_wait = [&](double random) {
+    r = random;
+    auto m = Make(o);  // failures start again from zero
+    m->MaintainOnce();
+    return m->SlotStatuses().at(0).renew_at - clock().Now();
+  };
+  EXPECT_EQ(first_wait(0.0), minutes(5));
+  EXPECT_GT(first_wait(0.99), std::chrono::seconds(590));
+  EXPECT_LT(first_wait(0.99), minutes(10));
+  // Below the first wait: the cap applies before the jitter, so the draws still spread the
+  // retries over [retry_max/2, retry_max) instead of all landing on retry_max.
+  o.retry_max = minutes(4);
+  const Duration low = first_wait(0.0), mid = first_wait(0.5), high = first_wait(0.99);
+  EXPECT_EQ(low, minutes(2));
+  EXPECT_EQ(mid, minutes(3));
+  EXPECT_GT(high, std::chrono::seconds(237));
+  EXPECT_LT(high, minutes(4));
 }
 
 TEST_F(CertificateManagerTest, FallsBackToTheSecondCaAfterConsecutiveFailures) {
