@@ -128,6 +128,14 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return net::EqualsIgnoreCase(a, b);
 }
 
+// Whether a field named in Connection (lower-case) may be removed. The message's framing and
+// Host are never dropped on the peer's word: "Connection: content-length" would otherwise make
+// the proxy forward a body without its length, and the origin read the rest as a new request.
+bool MayDropAsConnectionOption(std::string_view name) {
+  return name != "close" && name != "keep-alive" && name != "content-length" && name != "host" &&
+         name != "transfer-encoding";
+}
+
 bool HasToken(const std::vector<std::string>& tokens, std::string_view token) {
   for (const auto& t : tokens) {
     if (t == token) return true;
@@ -676,7 +684,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     }
   }
   for (const std::string& name : options) {
-    if (name != "close" && name != "keep-alive") request.erase(name);
+    if (MayDropAsConnectionOption(name)) request.erase(name);
   }
   for (auto it = request.begin(); it != request.end();) {
     std::string_view name(it->name_string().data(), it->name_string().size());
@@ -896,7 +904,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     if (auto it = res.find(http::field::upgrade); it != res.end()) res_upgrade = it->value();
   }
   for (const std::string& name : res_options) {
-    if (name != "close" && name != "keep-alive") res.erase(name);
+    if (MayDropAsConnectionOption(name)) res.erase(name);
   }
   for (auto it = res.begin(); it != res.end();) {
     std::string_view name(it->name_string().data(), it->name_string().size());

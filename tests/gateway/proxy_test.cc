@@ -225,6 +225,19 @@ TEST_F(GatewayTest, RefusesAmbiguousRequestFraming) {
   EXPECT_EQ(origin_.requests(), 0);
 }
 
+TEST_F(GatewayTest, KeepsFramingAndHostWhateverConnectionNames) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  ASSERT_TRUE(
+      client.Write("POST /upload HTTP/1.1\r\nHost: a.test\r\n"
+                   "Connection: content-length, host\r\nContent-Length: 5\r\n\r\nhello"));
+  Response r = client.ReadResponse();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "received 5");
+  EXPECT_EQ(origin_.requests(), 1);
+}
+
 TEST_F(GatewayTest, AnswersBadGatewayWhenTheOriginIsDown) {
   StartGateway();
   Client client;
