@@ -73,8 +73,9 @@ class FileLock {
 };
 
 // Takes the lock at path, polling every 100 ms (so a stop request is noticed) until timeout.
+// on_wait runs once, when the lock is found held by someone else.
 Result<FileLock> AcquireLock(const std::string& path, std::chrono::steady_clock::duration timeout,
-                             const std::atomic<bool>& stop) {
+                             const std::atomic<bool>& stop, const std::function<void()>& on_wait) {
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Fail(ErrorCode::kIo, "cannot open lock " + path + ": " + std::strerror(errno));
   FileLock lock(fd);
@@ -87,6 +88,7 @@ Result<FileLock> AcquireLock(const std::string& path, std::chrono::steady_clock:
       Log(LogLevel::kInfo, "gateway: waiting for the certificate lock held by another gateway",
           {{"lock", path}});
       waited = true;
+      if (on_wait) on_wait();
     }
     if (stop.load()) return Fail(ErrorCode::kTimeout, "stopping while waiting for lock " + path);
     if (std::chrono::steady_clock::now() > deadline)
@@ -256,6 +258,7 @@ struct CertificateManager::Slot {
   int failures = 0;       // consecutive
   TimePoint next_attempt{};
   std::string last_error;
+  bool waiting_for_lock = false;
 };
 
 struct CertificateManager::Site {
@@ -659,10 +662,23 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
   const std::string storage = StorageName(site.name, key_type);
   const std::string label = KeyTypeLabel(key_type);
   std::lock_guard issue_lock(issue_mutex_);
-  auto lock = TRY(AcquireLock(
+  // While another gateway holds the lock, the slot's status says so.
+  auto set_waiting = [&](bool waiting) {
+    std::lock_guard lock(mutex_);
+    if (auto it = sites_.find(site.name); it != sites_.end())
+      for (auto& slot : it->second->slots)
+        if (slot.key_type == key_type) slot.waiting_for_lock = waiting;
+  };
+  bool waited = false;
+  auto acquired = AcquireLock(
       options_.data_dir + "/locks/" + storage + ".lock",
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.lock_timeout),
-      stop_));
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.lock_timeout), stop_,
+      [&] {
+        waited = true;
+        set_waiting(true);
+      });
+  if (waited) set_waiting(false);
+  auto lock = TRY(std::move(acquired));
 
   // CertMagic's rule: look at storage again once the lock is held. Another gateway sharing the
   // directory may have stored a certificate while we waited; adopt it unless it is due too.
@@ -777,6 +793,7 @@ std::vector<SlotStatus> CertificateManager::SlotStatuses() const {
       s.renew_at = std::max(RenewAt(slot), slot.next_attempt);
       s.consecutive_failures = slot.failures;
       s.last_error = slot.last_error;
+      s.waiting_for_lock = slot.waiting_for_lock;
       out.push_back(std::move(s));
     }
   return out;

@@ -160,6 +160,8 @@ struct SlotStatus {
   TimePoint renew_at{};  // when the loop will order a replacement
   int consecutive_failures = 0;
   std::string last_error;
+  // An order for this slot is waiting for another gateway's (or manager's) lock on it.
+  bool waiting_for_lock = false;
 };
 
 // Implements CertificateSource and ChallengeResponder over the data directory and the issuers.

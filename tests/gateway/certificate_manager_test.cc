@@ -356,11 +356,40 @@ TEST_F(CertificateManagerTest, FallsBackToTheSecondCaAfterConsecutiveFailures) {
 TEST_F(CertificateManagerTest, TwoManagersSharingADataDirectoryOrderOnce) {
   auto a = Make(Options());
   auto b = Make(Options());
+  auto someone_waits_for_the_lock = [&] {
+    for (auto* m : {a.get(), b.get()})
+      for (const auto& s : m->SlotStatuses())
+        if (s.waiting_for_lock) return true;
+    return false;
+  };
+  // The first order is held until the other manager is demonstrably waiting for the lock, so the
+  // two attempts overlap (run one after the other, they would order once even without a lock).
+  // Without the lock the other manager orders too instead of waiting: that ends the hold early.
+  std::atomic<int> in_issue{0};
+  std::atomic<bool> first{true}, overlapped{false}, saw_waiter{false};
+  issuer->during_issue = [&](const std::vector<ac::ChallengeSolver*>&) -> Status {
+    if (in_issue.fetch_add(1) > 0) overlapped = true;
+    if (first.exchange(false)) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (!overlapped && std::chrono::steady_clock::now() < deadline) {
+        if (someone_waits_for_the_lock()) {
+          saw_waiter = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    in_issue.fetch_sub(1);
+    return Ok();
+  };
   std::thread ta([&] { a->MaintainOnce(); });
   std::thread tb([&] { b->MaintainOnce(); });
   ta.join();
   tb.join();
+  EXPECT_TRUE(saw_waiter) << "the second manager waited for the lock while the first ordered";
+  EXPECT_FALSE(overlapped) << "never two orders for one certificate at once";
   EXPECT_EQ(issuer->calls.load(), 2) << "one order per key type, whichever manager took the lock";
+  EXPECT_FALSE(someone_waits_for_the_lock());
   auto sa = a->Lookup("example.com"), sb = b->Lookup("example.com");
   ASSERT_NE(sa, nullptr);
   ASSERT_NE(sb, nullptr);
