@@ -29,12 +29,8 @@ int main(int argc, char** argv) {
   autoseal::cli::RegisterTsaCommands(app);
   autoseal::cli::RegisterTsCommands(app);
   autoseal::cli::RegisterCtCommands(app);
-#ifdef AUTOSEAL_HAVE_SMIME
   autoseal::cli::RegisterSmimeCommands(app);
-#endif
-#ifdef AUTOSEAL_HAVE_GATEWAY
   autoseal::cli::RegisterGatewayCommands(app);
-#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

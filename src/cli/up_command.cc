@@ -17,13 +17,11 @@
 #include "net/http.h"
 #include "x509/csr.h"
 #include "x509/verify.h"
-#ifdef AUTOSEAL_HAVE_GATEWAY
 #include <chrono>
 #include <thread>
 
 #include "cli/gateway_command.h"
 #include "net/server.h"
-#endif
 
 namespace autoseal::cli {
 namespace {
@@ -47,9 +45,6 @@ struct UpArgs {
   std::string origin_listen = "127.0.0.1:8088";  // the demo origin behind the gateway
   bool no_gateway = false;
 };
-
-#ifdef AUTOSEAL_HAVE_GATEWAY
-constexpr bool kHaveGateway = true;
 
 // The demo origin: an ordinary HTTP server that knows nothing about TLS or certificates.
 Result<std::unique_ptr<net::HttpServer>> StartDemoOrigin(const std::string& listen) {
@@ -103,9 +98,6 @@ Result<std::unique_ptr<GatewayRunner>> StartUpGateway(const UpArgs& a, const std
   TRY(gateway::Finish(loaded));
   return GatewayRunner::Start(std::move(loaded));
 }
-#else
-constexpr bool kHaveGateway = false;
-#endif
 
 // The number of SCTs embedded in a certificate (0 when it has no SCT list or a malformed one).
 size_t EmbeddedSctCount(const x509::Certificate& cert) {
@@ -156,7 +148,7 @@ Result<std::unique_ptr<ct::CtService>> StartCtLog(const std::string& dir, const 
 }
 
 int RunUp(UpArgs a) {
-  const bool with_gateway = kHaveGateway && !a.no_gateway && !a.once;
+  const bool with_gateway = !a.no_gateway && !a.once;
   if (a.tlsalpn01_port == 0) {
     auto hp = net::ParseHostPort(a.gateway_https);
     a.tlsalpn01_port = with_gateway && hp ? hp->second : 443;
@@ -253,7 +245,6 @@ int RunUp(UpArgs a) {
 
   if (auto st = (*acme)->Start(); !st) return ReportError(st.error().WithContext("ACME server"));
   (*tsa)->Start();
-#ifdef AUTOSEAL_HAVE_GATEWAY
   std::unique_ptr<net::HttpServer> origin;
   std::unique_ptr<GatewayRunner> gw;
   bool gw_certificate = false;
@@ -272,7 +263,6 @@ int RunUp(UpArgs a) {
       if (!gw_certificate) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
-#endif
   const std::string ct_ecdsa_url = ca_options.ct_logs[0].url, ct_sm2_url = ca_options.ct_logs[1].url;
   std::printf("\nServing (Ctrl-C to stop)\n");
   std::printf("  ACME directory   %s   (http-01 on port %u, tls-alpn-01 on port %u)\n",
@@ -283,19 +273,15 @@ int RunUp(UpArgs a) {
               ct::LogDirectory(a.dir, crypto::KeyType::kEcdsaP256).c_str());
   std::printf("  CT log (SM2)     %s   (RFC 6962 with SM2-with-SM3, %s)\n", ct_sm2_url.c_str(),
               ct::LogDirectory(a.dir, crypto::KeyType::kSm2).c_str());
-#ifdef AUTOSEAL_HAVE_GATEWAY
   if (gw) {
     std::printf("  HTTPS gateway    https://localhost:%u/   (certificates %s from the ACME directory above; HTTP %s, metrics http://%s/metrics)\n",
                 gw->listeners().HttpsPort(), gw_certificate ? "obtained" : "being obtained",
                 gw->listeners().HttpAddress().c_str(), gw->listeners().AdminAddress().c_str());
     std::printf("  demo origin      http://%s/   (plain HTTP, behind the gateway)\n", origin->LocalAddress().c_str());
   }
-#endif
   std::printf("  SCTs: ECC and RSA certificates embed the ECDSA log's SCT only (OpenSSL 3.0 and pyca reject an SCT list holding an SM2 SCT); SM2 certificates embed both logs' SCTs\n");
-#ifdef AUTOSEAL_HAVE_GATEWAY
   if (gw)
     std::printf("\nTry: curl --cacert %s https://localhost:%u/\n", roots_path.c_str(), gw->listeners().HttpsPort());
-#endif
   std::printf("\nTry: REQUESTS_CA_BUNDLE=%s certbot certonly --server %s --standalone \\\n"
               "       --agree-tos --register-unsafely-without-email -d demo.localhost \\\n"
               "       --config-dir /tmp/cb --work-dir /tmp/cb --logs-dir /tmp/cb\n",
@@ -310,11 +296,9 @@ int RunUp(UpArgs a) {
   int sig = 0;
   sigwait(&stop, &sig);
   Log(LogLevel::kInfo, "stopping", {{"signal", std::to_string(sig)}});
-#ifdef AUTOSEAL_HAVE_GATEWAY
   // The gateway first: it drains its connections and stops ordering from the ACME server.
   if (gw) gw->Stop();
   if (origin) origin->Stop();
-#endif
   (*tsa)->Stop();
   (*acme)->Stop();
   // Last: an issuance the ACME server finished above may still have been waiting for its SCTs.
@@ -336,13 +320,11 @@ void RegisterUpCommand(CLI::App& app) {
   up->add_option("--ct-sm2-listen", args->ct_sm2_listen, "SM2 CT log address (log in <dir>/ct/sm2)")->capture_default_str();
   up->add_option("--http01-port", args->http01_port, "Port the ACME server validates http-01 on")->capture_default_str();
   up->add_option("--tlsalpn01-port", args->tlsalpn01_port, "Port the ACME server validates tls-alpn-01 on (default: the gateway's HTTPS port, else 443)");
-#ifdef AUTOSEAL_HAVE_GATEWAY
   up->add_option("--gateway-http", args->gateway_http, "Gateway HTTP address (http-01, redirects)")->capture_default_str();
   up->add_option("--gateway-https", args->gateway_https, "Gateway HTTPS address (site localhost)")->capture_default_str();
   up->add_option("--gateway-admin", args->gateway_admin, "Gateway admin address (/metrics, /healthz)")->capture_default_str();
   up->add_option("--origin-listen", args->origin_listen, "Demo origin address (plain HTTP behind the gateway)")->capture_default_str();
   up->add_flag("--no-gateway", args->no_gateway, "Run no gateway and no demo origin");
-#endif
   up->add_option("--dns-server", args->dns_server, "DNS server HOST:PORT for validation (default: system; *.localhost needs none)");
   up->callback([args] { ExitCode() = RunUp(*args); });
 }
