@@ -276,8 +276,9 @@ struct VerifyReport {
 };
 
 // Verifies a SignedData (DER/BER/PEM). detached_content is the signed content for a detached
-// signature (ignored for an opaque one, whose eContent is verified). Never fails: every problem is
-// in the report. Thread-safe.
+// signature; a SignedData with eContent given detached_content is malformed (it would otherwise
+// be verified over its own content, not the bytes the caller means). Never fails: every problem
+// is in the report. Thread-safe.
 VerifyReport Verify(ByteView cms, std::optional<ByteView> detached_content,
                     const VerifyOptions& options);
 

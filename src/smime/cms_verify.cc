@@ -519,6 +519,15 @@ VerifyReport Verify(ByteView cms, std::optional<ByteView> detached_content,
   report.type = sd.type;
   report.detached = !sd.econtent.has_value();
   report.content_type = der::OidToString(sd.content_type);
+  // RFC 5652 §5.2 / RFC 8551 §3.5.3: a detached signature has no eContent. One that carries its
+  // own content would be verified over that content while the caller means the detached bytes
+  // (an opaque signature pasted under an arbitrary first part), so the pair is refused.
+  if (sd.econtent && detached_content) {
+    report.malformed =
+        "the SignedData encapsulates its own content, but it was given as a detached signature "
+        "(RFC 5652 §5.2: a detached signature has no eContent)";
+    return report;
+  }
   if (sd.econtent) {
     auto c = ber::OctetString(*sd.econtent, sd.econtent_depth, "eContent");
     if (!c) {

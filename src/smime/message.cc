@@ -179,6 +179,14 @@ MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& options
         return report;
       }
       report.cms = Verify(*signature, ByteView(*content), options);
+      // RFC 1847 §2.1 / RFC 8551 §3.5.3: the second part is a detached signature over the first.
+      // An opaque SignedData there would vouch for its own eContent, not for the first part.
+      if (!report.cms.malformed && !report.cms.detached) {
+        report.malformed =
+            "the signature part of multipart/signed encapsulates content: it must be a detached "
+            "signature over the first part (RFC 8551 §3.5.3)";
+        return report;
+      }
       report.protection = mime->PayloadProtection();
       report.protected_headers = mime->ProtectedHeaders();
       break;

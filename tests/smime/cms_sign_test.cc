@@ -64,6 +64,20 @@ TEST_P(CmsSignTest, OpaqueSignatureCarriesTheContent) {
   EXPECT_EQ(AsString(r.content), kContent);
 }
 
+TEST_P(CmsSignTest, AnOpaqueSignatureGivenAsDetachedIsMalformed) {
+  // Verifying an opaque SignedData "over" other bytes must not verify its own eContent instead.
+  Fixture f = Fixture::Make(GetParam());
+  auto p7m = f.signer->Sign(AsBytes(kContent), f.Sign(false));
+  ASSERT_TRUE(p7m.has_value()) << p7m.error().message();
+  const std::string other = "Content-Type: text/plain\r\n\r\nWire the money today.\r\n";
+  for (const std::string& detached : {other, kContent}) {
+    VerifyReport r = Verify(*p7m, AsBytes(detached), f.Options());
+    EXPECT_FALSE(r.ok());
+    ASSERT_TRUE(r.malformed.has_value());
+    EXPECT_NE(r.malformed->find("eContent"), std::string::npos) << *r.malformed;
+  }
+}
+
 TEST_P(CmsSignTest, StreamingSignaturesVerifyInBothForms) {
   Fixture f = Fixture::Make(GetParam());
   for (bool detached : {true, false}) {
@@ -72,7 +86,8 @@ TEST_P(CmsSignTest, StreamingSignaturesVerifyInBothForms) {
     for (size_t i = 0; i < kContent.size(); i += 7)
       stream->Update(AsBytes(kContent).subspan(i, std::min<size_t>(7, kContent.size() - i)), &out);
     ASSERT_TRUE(stream->Finish(&out).has_value());
-    VerifyReport r = Verify(out, AsBytes(kContent), f.Options());
+    VerifyReport r = Verify(out, detached ? std::optional<ByteView>(AsBytes(kContent)) : std::nullopt,
+                            f.Options());
     EXPECT_TRUE(r.ok()) << detached << ::testing::PrintToString(r.Problems());
     if (!detached) {
       EXPECT_EQ(AsString(r.content), kContent);

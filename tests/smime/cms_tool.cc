@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
   if (cmd == "token" && a.size() == 3) {
     smime::VerifyOptions o;
     o.at = SystemClock::Instance().Now();
-    auto r = smime::Verify(AsBytes(Read(a[0])), AsBytes(std::string_view("")), o);
+    auto r = smime::Verify(AsBytes(Read(a[0])), std::nullopt, o);  // token only
     if (r.signers.empty() || r.signers[0].postmark.token.empty()) Die("no postmark");
     Write(a[1], r.signers[0].postmark.token);
     Write(a[2], r.signers[0].signature_value);

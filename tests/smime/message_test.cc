@@ -283,6 +283,27 @@ TEST_F(MessageTest, APostmarkOverADifferentSignatureIsDetected) {
   EXPECT_EQ(r.cms.signers[0].postmark.verdict, PostmarkVerdict::kWrongSignature);
 }
 
+TEST_F(MessageTest, AnOpaqueSignatureAsTheSignaturePartDoesNotVouchForTheFirstPart) {
+  // RFC 1847 §2.1: the signature part is a detached signature over the first part. An opaque
+  // signed-data Alice once sent, pasted under a first part of the attacker's, must not verify.
+  SignMessageOptions o = SignWith(*alice_, false);
+  o.opaque = true;
+  auto opaque = SignMessage(AsBytes(kMessage), o);
+  ASSERT_TRUE(opaque.has_value()) << opaque.error().message();
+  auto opaque_mime = MimeMessage::Parse(*opaque);
+  ASSERT_TRUE(opaque_mime.has_value());
+  Bytes der = *opaque_mime->Pkcs7Body();
+  const std::string attacker =
+      "Content-Type: text/plain\r\n\r\nPlease wire the money to account 666.\r\n";
+  auto forged = BuildMultipartSigned(opaque_mime->MessageHeaders(), AsBytes(attacker), der,
+                                     "sha-256", Newline::kLf);
+  ASSERT_TRUE(forged.has_value());
+  MessageVerifyReport r = VerifyMessage(*forged, Trust());
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(r.malformed.has_value() || r.cms.malformed.has_value());
+  EXPECT_TRUE(r.content.empty());
+}
+
 TEST_F(MessageTest, OpaqueSignatureCarriesTheContent) {
   SignMessageOptions o = SignWith(*alice_);
   o.opaque = true;
