@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -98,16 +99,62 @@ Result<FileLock> AcquireLock(const std::string& path, std::chrono::steady_clock:
   return lock;
 }
 
+// The largest http-01 key authorization read from the shared challenge directory: the token
+// (at most kMaxTokenSize) + "." + the base64url SHA-256 account key thumbprint (43).
+constexpr size_t kMaxTokenSize = 256;
+constexpr size_t kMaxKeyAuthorizationSize = kMaxTokenSize + 1 + 43;
+
+// RFC 8555 §8.1: a challenge token is base64url without padding and carries at least 128 bits of
+// entropy, so at least 22 characters. Anything else is never looked up on disk (nor names a file).
+bool IsChallengeToken(std::string_view t) {
+  if (t.size() < 22 || t.size() > kMaxTokenSize) return false;
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
+// The key authorization another gateway stored for token: a regular file (no symlink; never
+// waiting on a FIFO) of at most kMaxKeyAuthorizationSize bytes holding "<token>.<thumbprint>".
+// One bounded read on the I/O thread, only for well-formed tokens the manager does not know.
+std::optional<std::string> ReadSharedKeyAuthorization(const std::string& dir,
+                                                      std::string_view token) {
+  std::string path = dir + "/" + std::string(token);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+      static_cast<size_t>(st.st_size) <= kMaxKeyAuthorizationSize) {
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < out.size()) {
+      ssize_t n = read(fd, out.data() + got, out.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    out.resize(got);
+  }
+  close(fd);
+  if (out.size() <= token.size() + 1 || !out.starts_with(token) || out[token.size()] != '.')
+    return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
 // A stored certificate read back: what is served, its parsed leaf and the version it came from.
-struct Loaded {
+struct CertificateManager::Loaded {
   std::shared_ptr<const CertifiedKey> key;
   x509::Certificate leaf;
   std::string version;
   std::string issuer;
 };
 
-Result<Loaded> LoadStored(const std::string& data_dir, const std::string& storage_name,
-                          crypto::KeyType key_type) {
+Result<CertificateManager::Loaded> CertificateManager::LoadStored(const std::string& data_dir,
+                                                                  const std::string& storage_name,
+                                                                  crypto::KeyType key_type) {
   auto stored = TRY(ac::LoadStoredCertificate(data_dir, storage_name));
   std::error_code ec;
   std::string version = fs::read_symlink(fs::path(stored.dir) / "current", ec).string();
@@ -133,8 +180,6 @@ Result<Loaded> LoadStored(const std::string& data_dir, const std::string& storag
   ck->not_after = chain.front().NotAfter();
   return Loaded{std::move(ck), chain.front(), std::move(version), std::move(issuer)};
 }
-
-}  // namespace
 
 // ---- AcmeIssuer ----
 
@@ -274,7 +319,7 @@ class CertificateManager::Http01Publisher final : public ac::ChallengeSolver {
   Status Present(const ac::ChallengeInfo& c) override {
     // Also in the data directory, so every gateway sharing it answers (whichever one the CA's
     // validation request reaches; CertMagic's distributed solving).
-    if (IsToken(c.token))
+    if (IsChallengeToken(c.token))
       TRY(WriteFileAtomic(m_.options_.data_dir + "/challenges/" + c.token, c.key_authorization,
                           0644));
     std::lock_guard lock(m_.mutex_);
@@ -282,17 +327,11 @@ class CertificateManager::Http01Publisher final : public ac::ChallengeSolver {
     return Ok();
   }
   Status CleanUp(const ac::ChallengeInfo& c) override {
-    if (IsToken(c.token)) std::remove((m_.options_.data_dir + "/challenges/" + c.token).c_str());
+    if (IsChallengeToken(c.token))
+      std::remove((m_.options_.data_dir + "/challenges/" + c.token).c_str());
     std::lock_guard lock(m_.mutex_);
     m_.http01_tokens_.erase(c.token);
     return Ok();
-  }
-  // RFC 8555 §8.1: a token is base64url; anything else never names a file.
-  static bool IsToken(std::string_view t) {
-    if (t.empty() || t.size() > 256) return false;
-    return std::all_of(t.begin(), t.end(), [](char ch) {
-      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
-    });
   }
 
  private:
@@ -368,34 +407,45 @@ std::vector<ac::ChallengeSolver*> CertificateManager::Solvers() {
   return out;
 }
 
-void CertificateManager::LoadSlot(const Site& site, Slot& slot, bool notify) {
-  auto loaded =
-      LoadStored(options_.data_dir, StorageName(site.config.name, slot.key_type), slot.key_type);
+std::optional<CertificateManager::Loaded> CertificateManager::ReadStored(
+    const std::string& site, crypto::KeyType key_type) const {
+  auto loaded = LoadStored(options_.data_dir, StorageName(site, key_type), key_type);
   if (!loaded) {
     if (loaded.error().code() != ErrorCode::kNotFound)
       Log(LogLevel::kWarning, "gateway: stored certificate unusable, ordering a new one",
-          {{"site", site.config.name},
-           {"key_type", KeyTypeLabel(slot.key_type)},
+          {{"site", site},
+           {"key_type", KeyTypeLabel(key_type)},
            {"error", loaded.error().message()}});
-    return;
+    return std::nullopt;
   }
-  if (loaded->version == slot.version && slot.current) return;  // unchanged
-  bool same_cert = slot.leaf && slot.leaf->Serial() == loaded->leaf.Serial();
-  slot.current = loaded->key;
-  slot.leaf = loaded->leaf;
-  slot.version = loaded->version;
-  slot.issuer = loaded->issuer;
-  slot.covers_names = Covers(loaded->leaf, site.config.names);
+  return std::move(*loaded);
+}
+
+void CertificateManager::ApplyStored(const Site& site, Slot& slot, const Loaded& loaded,
+                                     bool notify) {
+  if (loaded.version == slot.version && slot.current) return;  // unchanged
+  bool same_cert = slot.leaf && slot.leaf->Serial() == loaded.leaf.Serial();
+  slot.current = loaded.key;
+  slot.leaf = loaded.leaf;
+  slot.version = loaded.version;
+  slot.issuer = loaded.issuer;
+  slot.covers_names = Covers(loaded.leaf, site.config.names);
   if (!same_cert) {
     slot.ari.reset();
     slot.ari_next_check = TimePoint{};
     slot.fraction = options_.random();
   }
   if (options_.observer && notify)
-    options_.observer->CertificateServed(site.config.name, slot.key_type, loaded->leaf.NotAfter());
+    options_.observer->CertificateServed(site.config.name, slot.key_type, loaded.leaf.NotAfter());
 }
 
 void CertificateManager::ReplaceSites(std::vector<ManagedSite> sites) {
+  std::lock_guard storage_lock(storage_mutex_);
+  // Storage is read before mutex_ is taken (Lookup takes it on every handshake), then swapped in.
+  std::map<std::string, Loaded> stored;  // storage name → what is stored
+  for (const auto& cfg : sites)
+    for (auto t : options_.key_types)
+      if (auto loaded = ReadStored(cfg.name, t)) stored.emplace(StorageName(cfg.name, t), *loaded);
   std::map<std::string, std::unique_ptr<Site>> next;
   std::vector<std::pair<std::string, crypto::KeyType>> removed;
   {
@@ -424,7 +474,9 @@ void CertificateManager::ReplaceSites(std::vector<ManagedSite> sites) {
         if (slot.current) removed.emplace_back(name, slot.key_type);
     sites_ = std::move(next);
     for (auto& [name, site] : sites_) {
-      for (auto& slot : site->slots) LoadSlot(*site, slot);
+      for (auto& slot : site->slots)
+        if (auto it = stored.find(StorageName(name, slot.key_type)); it != stored.end())
+          ApplyStored(*site, slot, it->second);
       site->published.reset();
     }
     Publish();
@@ -440,11 +492,24 @@ void CertificateManager::ReplaceSites(std::vector<ManagedSite> sites) {
 
 void CertificateManager::ReloadFromStorage() {
   {
+    std::lock_guard storage_lock(storage_mutex_);  // the set of sites cannot change meanwhile
+    std::vector<std::pair<std::string, crypto::KeyType>> slots;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [name, site] : sites_)
+        for (const auto& slot : site->slots) slots.emplace_back(name, slot.key_type);
+    }
+    // Read without mutex_ (Lookup takes it on every handshake), then swap in under it.
+    std::map<std::string, Loaded> stored;
+    for (const auto& [name, type] : slots)
+      if (auto loaded = ReadStored(name, type)) stored.emplace(StorageName(name, type), *loaded);
     std::lock_guard lock(mutex_);
     for (auto& [name, site] : sites_) {
       for (auto& slot : site->slots) {
+        auto it = stored.find(StorageName(name, slot.key_type));
+        if (it == stored.end()) continue;
         std::string before = slot.version;
-        LoadSlot(*site, slot);
+        ApplyStored(*site, slot, it->second);
         if (slot.version != before) site->published.reset();
       }
     }
@@ -500,12 +565,10 @@ std::optional<std::string> CertificateManager::Http01(std::string_view,
     auto it = http01_tokens_.find(std::string(token));
     if (it != http01_tokens_.end()) return it->second;
   }
-  // A challenge another gateway sharing the data directory presented: one small local read,
-  // only for challenge paths.
-  if (!Http01Publisher::IsToken(token)) return std::nullopt;
-  auto stored = ReadFile(options_.data_dir + "/challenges/" + std::string(token), 4096);
-  if (!stored) return std::nullopt;
-  return *stored;
+  // A challenge another gateway sharing the data directory presented: one small bounded local
+  // read, only for a well-formed token not known here (never for arbitrary paths).
+  if (!IsChallengeToken(token)) return std::nullopt;
+  return ReadSharedKeyAuthorization(options_.data_dir + "/challenges", token);
 }
 
 std::shared_ptr<const CertifiedKey> CertificateManager::TlsAlpn01(
@@ -687,6 +750,8 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
   std::optional<ac::RenewalWindow> old_ari;
   std::string old_issuer;
   {
+    std::lock_guard storage_lock(storage_mutex_);
+    const std::optional<Loaded> stored = ReadStored(site.name, key_type);  // without mutex_
     std::lock_guard lock2(mutex_);
     auto it = sites_.find(site.name);
     if (it == sites_.end()) return Ok();  // removed meanwhile
@@ -695,7 +760,7 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
       if (slot.key_type != key_type) continue;
       std::string before = slot.version;
       Slot probe = slot;
-      LoadSlot(s, probe, /*notify=*/false);
+      if (stored) ApplyStored(s, probe, *stored, /*notify=*/false);
       if (probe.version != before && probe.current && probe.covers_names &&
           options_.clock->Now() < RenewAt(probe)) {
         slot = std::move(probe);
@@ -758,12 +823,14 @@ Status CertificateManager::Renew(const ManagedSite& site, crypto::KeyType key_ty
               "storing the certificate");
   const TimePoint not_after = chain.front().NotAfter();
   {
+    std::lock_guard storage_lock(storage_mutex_);
+    const std::optional<Loaded> stored = ReadStored(site.name, key_type);  // without mutex_
     std::lock_guard lock2(mutex_);
     auto it = sites_.find(site.name);
     if (it != sites_.end()) {
       for (auto& slot : it->second->slots) {
-        if (slot.key_type != key_type) continue;
-        LoadSlot(*it->second, slot);
+        if (slot.key_type != key_type || !stored) continue;
+        ApplyStored(*it->second, slot, *stored);
       }
       it->second->published.reset();
       Publish();

@@ -210,13 +210,21 @@ class CertificateManager final : public CertificateSource, public ChallengeRespo
  private:
   struct Slot;
   struct Site;
+  struct Loaded;
   class Http01Publisher;
   class TlsAlpn01Publisher;
 
   explicit CertificateManager(CertificateManagerOptions options);
   void Loop();
-  // Loads the stored certificate into slot when it changed (and tells the observer if notify).
-  void LoadSlot(const Site& site, Slot& slot, bool notify = true);
+  // Reads and checks a stored certificate (disk I/O).
+  static Result<Loaded> LoadStored(const std::string& data_dir, const std::string& storage_name,
+                                   crypto::KeyType key_type);
+  // What is stored for a slot, nullopt when nothing usable is (logged unless simply absent).
+  // Disk I/O: called with storage_mutex_ held and never with mutex_, which Lookup takes.
+  std::optional<Loaded> ReadStored(const std::string& site, crypto::KeyType key_type) const;
+  // Swaps what ReadStored returned into slot when it changed (and tells the observer if notify).
+  // mutex_ held; no I/O.
+  void ApplyStored(const Site& site, Slot& slot, const Loaded& loaded, bool notify = true);
   // Orders a new certificate for slot under the storage lock (or adopts one another gateway
   // stored meanwhile). Called without mutex_ held.
   Status Renew(const ManagedSite& site, crypto::KeyType key_type);
@@ -230,7 +238,11 @@ class CertificateManager final : public CertificateSource, public ChallengeRespo
   std::unique_ptr<Http01Publisher> http01_;
   std::unique_ptr<TlsAlpn01Publisher> tlsalpn01_;
 
-  mutable std::mutex mutex_;  // guards sites_, index_, challenge maps
+  // Held from reading storage until what was read is swapped in (so an older read never replaces
+  // a newer one); taken before mutex_, never by the listeners' calls.
+  std::mutex storage_mutex_;
+  mutable std::mutex
+      mutex_;  // guards sites_, index_, challenge maps; never held while reading storage
   std::map<std::string, std::unique_ptr<Site>> sites_;
   // name (exact or "*.suffix") → what the site serves
   std::shared_ptr<const std::map<std::string, std::shared_ptr<const SiteCertificates>>> index_;

@@ -1,12 +1,15 @@
 #include "gateway/certificate_manager.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -401,6 +404,7 @@ TEST_F(CertificateManagerTest, TwoManagersSharingADataDirectoryOrderOnce) {
 }
 
 TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
+  const std::string kToken = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";  // RFC 8555 §8.3
   CertificateManager* manager = nullptr;
   CertificateManager* peer = nullptr;
   bool checked = false;
@@ -408,10 +412,10 @@ TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
     EXPECT_EQ(solvers.size(), 2u);
     ac::ChallengeInfo info;
     info.identifier = {"dns", "www.example.com"};
-    info.token = "tok-123";
-    info.key_authorization = "tok-123.thumb";
+    info.token = kToken;
+    info.key_authorization = kToken + ".thumb";
     for (auto* s : solvers) TRY(s->Present(info));
-    EXPECT_EQ(manager->Http01("www.example.com", "tok-123"), "tok-123.thumb");
+    EXPECT_EQ(manager->Http01("www.example.com", kToken), kToken + ".thumb");
     EXPECT_EQ(manager->Http01("www.example.com", "other"), std::nullopt);
     auto cert = manager->TlsAlpn01("WWW.example.com");
     EXPECT_NE(cert, nullptr);
@@ -426,11 +430,11 @@ TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
       EXPECT_TRUE(crypto::PrivateKey::FromPem(cert->key_pem).has_value());
     }
     EXPECT_EQ(manager->TlsAlpn01("example.com"), nullptr);
-    EXPECT_EQ(peer->Http01("www.example.com", "tok-123"), "tok-123.thumb")
+    EXPECT_EQ(peer->Http01("www.example.com", kToken), kToken + ".thumb")
         << "a gateway sharing the data directory answers too";
     for (auto* s : solvers) TRY(s->CleanUp(info));
-    EXPECT_EQ(peer->Http01("www.example.com", "tok-123"), std::nullopt);
-    EXPECT_EQ(manager->Http01("www.example.com", "tok-123"), std::nullopt);
+    EXPECT_EQ(peer->Http01("www.example.com", kToken), std::nullopt);
+    EXPECT_EQ(manager->Http01("www.example.com", kToken), std::nullopt);
     EXPECT_EQ(manager->TlsAlpn01("www.example.com"), nullptr);
     checked = true;
     return Ok();
@@ -443,6 +447,114 @@ TEST_F(CertificateManagerTest, AnswersHttp01AndTlsAlpn01WhileTheOrderRuns) {
   peer = other.get();
   m->MaintainOnce();
   EXPECT_TRUE(checked);
+}
+
+TEST_F(CertificateManagerTest, Http01ReadsTheSharedDirectoryOnlyForWellFormedUnknownTokens) {
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  auto m = Make(o);
+  const std::string shared = dir.path() + "/challenges/";
+  auto put = [&](const std::string& name, const std::string& content) {
+    ASSERT_TRUE(WriteFileAtomic(shared + name, content, 0644).has_value()) << name;
+  };
+  const std::string t22(22, 'A'), t21(21, 'A');
+  put(t22, t22 + ".thumb");
+  EXPECT_EQ(m->Http01("example.com", t22), t22 + ".thumb")
+      << "22 base64url characters (128 bits): another gateway's challenge is answered";
+  put(t21, t21 + ".thumb");
+  EXPECT_EQ(m->Http01("example.com", t21), std::nullopt) << "under 128 bits: never read";
+  const std::string dotted = t22 + ".x", padded = t22 + "==";
+  put(dotted, dotted + ".thumb");
+  put(padded, padded + ".thumb");
+  EXPECT_EQ(m->Http01("example.com", dotted), std::nullopt) << "not base64url: never read";
+  EXPECT_EQ(m->Http01("example.com", padded), std::nullopt) << "padding is not base64url";
+  EXPECT_EQ(m->Http01("example.com", "../certs/" + t22), std::nullopt);
+
+  const std::string big(43, 'B');
+  put(big, big + "." + std::string(4000, 'x'));
+  EXPECT_EQ(m->Http01("example.com", big), std::nullopt) << "larger than a key authorization";
+  const std::string other(43, 'C');
+  put(other, "something else");
+  EXPECT_EQ(m->Http01("example.com", other), std::nullopt) << "not <token>.<thumbprint>";
+  const std::string link(43, 'D');
+  put("target", link + ".thumb");
+  fs::create_symlink(shared + "target", shared + link);
+  EXPECT_EQ(m->Http01("example.com", link), std::nullopt) << "symbolic links are not followed";
+  // A FIFO would block a plain read on the I/O thread until someone writes it.
+  const std::string fifo(43, 'E');
+  ASSERT_EQ(mkfifo((shared + fifo).c_str(), 0644), 0);
+  auto answer = std::async(std::launch::async, [&] { return m->Http01("example.com", fifo); });
+  bool prompt = answer.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!prompt) {  // unblock the reader so the test ends
+    int w = open((shared + fifo).c_str(), O_WRONLY | O_CLOEXEC);
+    if (w >= 0) close(w);
+  }
+  EXPECT_TRUE(prompt) << "a FIFO in the challenge directory blocked Http01";
+  EXPECT_EQ(answer.get(), std::nullopt);
+
+  // A token this manager presented is answered from memory, whatever the directory holds.
+  const std::string mine(43, 'F');
+  ac::ChallengeInfo info;
+  info.identifier = {"dns", "example.com"};
+  info.token = mine;
+  info.key_authorization = mine + ".mine";
+  ASSERT_TRUE(m->Solvers().front()->Present(info).has_value());
+  put(mine, mine + ".stale");
+  EXPECT_EQ(m->Http01("example.com", mine), mine + ".mine");
+  fs::remove(shared + mine);
+  EXPECT_EQ(m->Http01("example.com", mine), mine + ".mine");
+}
+
+// The listeners' calls (Lookup on every handshake) never wait for a read of the data directory:
+// storage is read first and swapped in under the lock afterwards.
+TEST_F(CertificateManagerTest, LookupDoesNotWaitWhileStorageIsRead) {
+  auto o = Options();
+  o.key_types = {crypto::KeyType::kEcdsaP256};
+  auto m = Make(o);
+  m->MaintainOnce();
+  auto served = m->Lookup("example.com");
+  ASSERT_NE(served, nullptr);
+  auto stored = ac::LoadStoredCertificate(dir.path(), "example_ecdsa");
+  ASSERT_TRUE(stored.has_value());
+  auto chain = ReadFile(stored->chain_path);
+  ASSERT_TRUE(chain.has_value());
+  // The stored chain becomes a FIFO: reading it blocks until the test writes it.
+  fs::remove(stored->chain_path);
+  ASSERT_EQ(mkfifo(stored->chain_path.c_str(), 0600), 0);
+  const std::vector<std::pair<const char*, std::function<void()>>> readers = {
+      {"ReloadFromStorage", [&] { m->ReloadFromStorage(); }},
+      {"ReplaceSites",
+       [&] {
+         m->ReplaceSites({{"example", {"example.com", "www.example.com"}}});
+       }},
+  };
+  for (const auto& [what, read_storage] : readers) {
+    std::thread reader(read_storage);
+    // A non-blocking open for writing succeeds once the reader has the FIFO open; keeping it
+    // open leaves the reader blocked in read().
+    int w = -1;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while ((w = open(stored->chain_path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    EXPECT_GE(w, 0) << what << " never read the stored chain";
+    auto lookup = std::async(std::launch::async, [&] { return m->Lookup("example.com"); });
+    auto alpn = std::async(std::launch::async, [&] { return m->TlsAlpn01("example.com"); });
+    bool prompt = lookup.wait_for(std::chrono::seconds(5)) == std::future_status::ready &&
+                  alpn.wait_for(std::chrono::seconds(1)) == std::future_status::ready;
+    if (w >= 0) {
+      EXPECT_EQ(write(w, chain->data(), chain->size()), static_cast<ssize_t>(chain->size()));
+      close(w);
+    }
+    reader.join();
+    EXPECT_TRUE(prompt) << "Lookup waited for " << what << "'s disk read";
+    EXPECT_EQ(lookup.get(), served) << what;
+    EXPECT_EQ(alpn.get(), nullptr);
+  }
+  auto after = m->Lookup("example.com");
+  ASSERT_NE(after, nullptr);
+  ASSERT_EQ(after->keys.size(), 1u);
+  EXPECT_EQ(after->keys[0], served->keys[0]) << "the same certificate read back: nothing swapped";
 }
 
 TEST_F(CertificateManagerTest, WildcardNamesMatchOneLabel) {
