@@ -238,10 +238,16 @@ class Connection {
       upstream_->close(ignored);
     }
   }
+  // Ends the client side without closing the descriptor: shutdown makes every later read see
+  // the end and every write fail, cancel wakes the operations waiting on it. The descriptor is
+  // closed only when the session ends, because a TLS session's SSL* keeps its number
+  // (SSL_set_fd), and a coroutine still waiting on the origin would otherwise write TLS records
+  // into, or read from, whatever connection the kernel gives that number next.
   void CloseClient() {
     client_deadline_ = SteadyClock::time_point::max();
     beast::error_code ignored;
-    client_.close(ignored);
+    client_.shutdown(Socket::shutdown_both, ignored);
+    client_.cancel(ignored);
   }
   bool idle() const { return idle_; }
 

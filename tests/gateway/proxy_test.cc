@@ -475,6 +475,42 @@ TEST_F(GatewayTest, ClosesConnectionsWhoseHeaderNeverCompletes) {
   EXPECT_TRUE(slowloris.PeerClosed());  // the header never completed
 }
 
+TEST_F(GatewayTest, ATimedOutConnectionNeverTouchesTheNextConnectionsDescriptor) {
+  // A's client deadline passes while its coroutine waits for the rest of the origin's body; the
+  // sweep ends A's client side. B then connects and may get A's old descriptor number. When the
+  // origin resumes, A's coroutine must not write its TLS records into (or read from) B's socket.
+  GatewayOptions options;
+  options.client_io_timeout = std::chrono::seconds(1);
+  options.origin_read_timeout = std::chrono::seconds(20);
+  StartGateway(options);
+  Client a;
+  ASSERT_TRUE(a.ConnectTls(gateway_->HttpsPort(), "a.test")) << a.error();
+  ASSERT_TRUE(a.Write("GET /stall-body?ms=5000 HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  const auto origin_resumes = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string got;
+  while (got.find("\r\n\r\n") == std::string::npos ||
+         got.size() - got.find("\r\n\r\n") - 4 < 32768) {
+    std::string more = a.ReadSome();
+    ASSERT_FALSE(more.empty());
+    got += more;
+  }
+  EXPECT_TRUE(a.PeerClosed());  // after client_io_timeout, long before the origin resumes
+  a.Close();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<Client>());
+    ASSERT_TRUE(clients.back()->ConnectTls(gateway_->HttpsPort(), "a.test"))
+        << clients.back()->error();
+  }
+  // Let A's coroutine resume and finish (or fail) its write while the new connections idle.
+  std::this_thread::sleep_until(origin_resumes + std::chrono::seconds(1));
+  for (auto& b : clients) {
+    Response r = Get(*b, "a.test", "/b");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "origin ok /b");
+  }
+}
+
 TEST_F(GatewayTest, RefusesTlcpAndNonTlsClientsBeforeOpenSsl) {
   StartGateway();
   // A TLCP ClientHello record header (GB/T 38636-2020: record version 0x0101).

@@ -430,6 +430,9 @@ inline uint64_t PeakRss() {
 //   /chunked            200, Transfer-Encoding: chunked, body "hello, chunked world"
 //   /close-delimited    HTTP/1.0-style body ending at the close
 //   /slow               answers after 5 s
+//   /sleep?ms=N         answers "slept" after N ms
+//   /stall-body?ms=N    200 with 64 KiB of 'x', a pause of N ms, then "later"
+//   /ws-silent          101 for "Upgrade: websocket", then neither reads nor writes
 //   /ws                 101 for "Upgrade: websocket", then echoes bytes
 //   anything else       200 "origin ok <path>"
 class Origin {
@@ -564,6 +567,29 @@ class Origin {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         if (!Reply(fd, "slow")) return Done(fd);
+      } else if (target.rfind("/sleep?ms=", 0) == 0) {
+        auto until = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(std::stoull(target.substr(10)));
+        while (!stopped_ && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        if (!Reply(fd, "slept")) return Done(fd);
+      } else if (target.rfind("/stall-body?ms=", 0) == 0) {
+        auto until = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(std::stoull(target.substr(15)));
+        if (!SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 65541\r\n\r\n" +
+                             std::string(65536, 'x'))) {
+          return Done(fd);
+        }
+        while (!stopped_ && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        if (!SendAll(fd, "later")) return Done(fd);
+      } else if (target == "/ws-silent") {
+        SendAll(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\n\r\n");
+        while (!stopped_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return Done(fd);
       } else if (target == "/ws" && lower.find("\r\nupgrade: websocket") != std::string::npos) {
         if (!SendAll(fd,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"

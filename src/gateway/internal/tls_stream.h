@@ -115,6 +115,9 @@ class TlsStream {
     template <class Self>
     void operator()(Self& self, error_code ec = {}) {
       if (ec) return self.complete(ec);
+      // The SSL* holds the descriptor number from SSL_set_fd: once the socket is closed that
+      // number may already belong to another connection, so OpenSSL must not touch it.
+      if (!stream->socket_.is_open()) return self.complete(boost::asio::error::bad_descriptor);
       ERR_clear_error();
       int r = SSL_do_handshake(stream->ssl_);
       if (r == 1) return self.complete(error_code());
@@ -165,6 +168,8 @@ class TlsStream {
           if (gathered == kScratchBytes) break;
         }
       }
+      // As in HandshakeOp: a closed socket's descriptor number may have been reused.
+      if (!stream->socket_.is_open()) return Finish(self, boost::asio::error::bad_descriptor, 0);
       if (count == 0) return Finish(self, error_code(), 0);
       if constexpr (kWrite) {
         if (count > 1) {
