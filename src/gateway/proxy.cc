@@ -77,6 +77,10 @@ constexpr uint32_t kMaxOriginHeaderBytes = 64 * 1024;
 constexpr auto kTrustIdleOrigin = std::chrono::seconds(1);
 // How often each I/O thread looks for expired deadlines.
 constexpr auto kSweepInterval = std::chrono::milliseconds(250);
+// While the gateway waits on the origin, the client's deadline is the origin's plus this: the
+// origin's deadline fires first and the client still gets its 504 (the sweep must not cut the
+// client at header_timeout or client_io_timeout while the origin has time left).
+constexpr auto kOriginMargin = std::chrono::seconds(5);
 // A TLS record header: type (1), legacy version (2), length (2) (RFC 8446 §5.1).
 constexpr size_t kRecordHeaderBytes = 5;
 
@@ -263,6 +267,12 @@ class Connection {
   }
   void UpstreamDeadline(std::chrono::milliseconds timeout) {
     upstream_deadline_ = CoarseNow() + timeout;
+  }
+  // Waiting on the watched origin connection for up to timeout: the client side is given the
+  // same time plus kOriginMargin, so the origin's timeout (and its 504) comes first.
+  void AwaitOrigin(std::chrono::milliseconds timeout) {
+    upstream_deadline_ = CoarseNow() + timeout;
+    client_deadline_ = upstream_deadline_ + kOriginMargin;
   }
   void UnwatchUpstream() {
     upstream_ = nullptr;
@@ -780,6 +790,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     } else {
       upstream = std::make_unique<Upstream>(*worker.io);
       WatchUpstream(&upstream->socket, options_.origin_connect_timeout);
+      AwaitOrigin(options_.origin_connect_timeout);
       beast::error_code ec;
       for (const tcp::endpoint& endpoint : site.endpoints) {
         beast::error_code ignored;
@@ -799,6 +810,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
       upstream->socket.set_option(tcp::no_delay(true), ec);
     }
     WatchUpstream(&upstream->socket, options_.origin_read_timeout);
+    AwaitOrigin(options_.origin_read_timeout);
 
     // The request header, then (for a body) the relay from client to origin.
     request.body().data = nullptr;
@@ -850,7 +862,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
           request.body().size = 0;
           request.body().more = false;
         }
-        UpstreamDeadline(options_.origin_read_timeout);
+        AwaitOrigin(options_.origin_read_timeout);
         auto [ec, n] = co_await http::async_write(upstream->socket, serializer, kUseTuple);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {
@@ -861,8 +873,9 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     }
 
     // The response header; interim 1xx responses other than 101 are dropped (the client's own
-    // 100-continue was answered above).
-    UpstreamDeadline(options_.origin_read_timeout);
+    // 100-continue was answered above). RFC 9110 §15.6.5: the client waits as long as the origin
+    // may take, so a slow origin's 504 reaches it.
+    AwaitOrigin(options_.origin_read_timeout);
     beast::error_code ec;
     for (;;) {
       response.emplace();

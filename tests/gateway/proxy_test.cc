@@ -261,6 +261,32 @@ TEST_F(GatewayTest, AnswersGatewayTimeoutWhenTheOriginIsSlow) {
   EXPECT_NE(r.body.find("504 Gateway Timeout"), std::string::npos);
 }
 
+TEST_F(GatewayTest, WaitsForTheOriginBeyondTheHeaderTimeout) {
+  // header_timeout < the origin's delay < origin_read_timeout: the client gets the answer.
+  GatewayOptions options;
+  options.header_timeout = std::chrono::seconds(1);
+  options.origin_read_timeout = std::chrono::seconds(20);
+  StartGateway(options);
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  Response r = Get(client, "a.test", "/sleep?ms=4000");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "slept");
+}
+
+TEST_F(GatewayTest, DeliversTheGatewayTimeoutAfterTheHeaderTimeout) {
+  // header_timeout < origin_read_timeout < the origin's delay: the 504 reaches the client.
+  GatewayOptions options;
+  options.header_timeout = std::chrono::seconds(1);
+  options.origin_read_timeout = std::chrono::seconds(4);
+  StartGateway(options);
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  Response r = Get(client, "a.test", "/sleep?ms=20000");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_NE(r.body.find("504 Gateway Timeout"), std::string::npos);
+}
+
 TEST_F(GatewayTest, RelaysChunkedBodiesBothWays) {
   StartGateway();
   Client client;
