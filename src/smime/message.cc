@@ -39,6 +39,20 @@ Result<Bytes> SignDetached(ByteView entity, const SignMessageOptions& options) {
   return options.signer->Sign(entity, so);
 }
 
+// The signed entity as a message: with protected header fields (RFC 9788 §4) they replace the
+// outer ones (trace fields stay); sets the report's protection and protected_headers.
+Bytes SignedEntityAsMessage(const MimeMessage& mime, ByteView entity,
+                            MessageVerifyReport& report) {
+  std::vector<HeaderField> headers = mime.MessageHeaders();
+  auto inner = MimeMessage::Parse(entity);
+  if (inner && inner->PayloadProtection() != HeaderProtection::kNone) {
+    report.protection = inner->PayloadProtection();
+    report.protected_headers = inner->ProtectedHeaders();
+    headers = TraceFields(headers);
+  }
+  return ComposeMessage(headers, entity, mime.newline());
+}
+
 }  // namespace
 
 Result<Bytes> SignMessage(ByteView message, const SignMessageOptions& options) {
@@ -187,8 +201,10 @@ MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& options
             "signature over the first part (RFC 8551 §3.5.3)";
         return report;
       }
-      report.protection = mime->PayloadProtection();
-      report.protected_headers = mime->ProtectedHeaders();
+      if (report.cms.malformed) break;
+      // What the signature covers is the extracted (hashed) entity: its header fields, hp and
+      // From are read from those bytes, never from GMime's view of the first part.
+      report.content = SignedEntityAsMessage(*mime, *content, report);
       break;
     }
     case SmimeForm::kSignedData:
@@ -205,14 +221,7 @@ MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& options
       }
       report.cms = Verify(*der, std::nullopt, options);
       if (report.cms.malformed) break;
-      auto inner = MimeMessage::Parse(report.cms.content);
-      std::vector<HeaderField> headers = mime->MessageHeaders();
-      if (inner && inner->PayloadProtection() != HeaderProtection::kNone) {
-        report.protection = inner->PayloadProtection();
-        report.protected_headers = inner->ProtectedHeaders();
-        headers = TraceFields(headers);
-      }
-      report.content = ComposeMessage(headers, report.cms.content, mime->newline());
+      report.content = SignedEntityAsMessage(*mime, report.cms.content, report);
       break;
     }
     case SmimeForm::kEnvelopedData:

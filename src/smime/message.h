@@ -91,8 +91,8 @@ struct MessageVerifyReport {
   std::string from;                             // the (protected, if present) From address
   // RFC 8550 §3: the From address must be one of the signer certificate's email addresses.
   bool from_matches_signer = false;
-  // Opaque signatures: the encapsulated entity as a message, with the (protected) header fields.
-  // Empty for multipart/signed, whose input already is the readable message.
+  // The signed entity (the encapsulated content, or the first part of multipart/signed exactly
+  // as hashed) as a message, with the (protected) header fields. Meaningful only when ok().
   Bytes content;
   // Signature, chain, postmark and From address all hold.
   bool ok() const;

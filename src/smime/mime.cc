@@ -543,42 +543,100 @@ SmimeForm MimeMessage::Form() const {
   return SmimeForm::kPkcs7Unknown;
 }
 
-Result<Bytes> MimeMessage::SignedContent() const {
+namespace {
+
+// One delimiter line of a multipart body (RFC 2046 §5.1.1): [line, end) is "--" boundary, optional
+// "--" (close delimiter), transport padding and the line break.
+struct DelimiterLine {
+  size_t line = 0;  // where "--boundary" starts (a line start)
+  size_t end = 0;   // after its line break (or the end of the input)
+  bool close = false;
+};
+
+// The first delimiter line starting at or after from (from must be a line start). Only the
+// grammar's delimiters count: "--" boundary, then "--" for the close delimiter, then nothing but
+// spaces and tabs up to CRLF or LF (LF alone for Unix mailboxes). A line that merely starts with
+// the boundary ("--BX", "--B-x") is content, as it is for GMime and Thunderbird: otherwise the
+// bytes hashed and the part a reader shows could differ.
+std::optional<DelimiterLine> NextDelimiter(std::string_view raw, std::string_view dash_boundary,
+                                           size_t from) {
+  for (size_t line = from; line < raw.size();) {
+    if (raw.substr(line).starts_with(dash_boundary)) {
+      DelimiterLine d{.line = line};
+      size_t p = line + dash_boundary.size();
+      if (raw.substr(p).starts_with("--")) {
+        d.close = true;
+        p += 2;
+      }
+      while (p < raw.size() && (raw[p] == ' ' || raw[p] == '\t')) ++p;
+      if (p == raw.size()) {
+        d.end = p;
+        return d;
+      }
+      if (raw[p] == '\n') {
+        d.end = p + 1;
+        return d;
+      }
+      if (raw[p] == '\r' && p + 1 < raw.size() && raw[p + 1] == '\n') {
+        d.end = p + 2;
+        return d;
+      }
+    }
+    size_t lf = raw.find('\n', line);
+    if (lf == std::string_view::npos) break;
+    line = lf + 1;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::array<std::string_view, 2>> MimeMessage::SignedParts() const {
   GMimeObject* body = state_->body();
   if (body == nullptr || !GMIME_IS_MULTIPART(body) ||
       g_mime_multipart_get_count(GMIME_MULTIPART(body)) != 2)
     return Fail(ErrorCode::kParse,
                 "multipart/signed must have exactly two parts (RFC 1847 §2.1)");
   // RFC 1847 §2.1 / RFC 2046 §5.1.1: the signed bytes are the first part exactly as received
-  // between its delimiter lines (the CRLF before the next delimiter belongs to the delimiter),
-  // canonicalised. Taken from the input rather than re-serialised: GMime does not reproduce every
+  // between its delimiter lines (the line break before the next delimiter belongs to the
+  // delimiter). Taken from the input rather than re-serialised: GMime does not reproduce every
   // structure byte for byte (it adds a line after a nested closing delimiter, for one).
   const char* b = g_mime_multipart_get_boundary(GMIME_MULTIPART(body));
-  if (b == nullptr) return Fail(ErrorCode::kParse, "multipart/signed without a boundary");
-  std::string delimiter = std::string("--") + b;
+  if (b == nullptr || *b == '\0')
+    return Fail(ErrorCode::kParse, "multipart/signed without a boundary");
+  const std::string dash_boundary = std::string("--") + b;
   std::string_view raw = AsString(RawBody());
-  size_t first = raw.starts_with(delimiter) ? 0 : raw.find("\n" + delimiter);
-  if (first == std::string_view::npos) return Fail(ErrorCode::kParse, "multipart/signed delimiter not found");
-  size_t start = raw.find('\n', first + (first == 0 ? 0 : 1));
-  if (start == std::string_view::npos) return Fail(ErrorCode::kParse, "multipart/signed is truncated");
-  ++start;
-  // The next delimiter line: "--boundary" then white space, "--" or the line end (a longer
-  // boundary that merely starts the same is not it).
-  size_t next = start - 1;
-  for (;;) {
-    next = raw.find("\n" + delimiter, next);
-    if (next == std::string_view::npos) break;
-    size_t after = next + 1 + delimiter.size();
-    if (after >= raw.size() || std::strchr("\r\n \t-", raw[after]) != nullptr) break;
-    ++next;
+  std::optional<DelimiterLine> d = NextDelimiter(raw, dash_boundary, 0);
+  if (!d || d->close) return Fail(ErrorCode::kParse, "multipart/signed delimiter not found");
+  std::array<std::string_view, 2> parts;
+  for (size_t i = 0;; ++i) {
+    std::optional<DelimiterLine> next = NextDelimiter(raw, dash_boundary, d->end);
+    if (!next)
+      return Fail(ErrorCode::kParse, "multipart/signed is truncated (no close delimiter)");
+    // The CRLF (or LF) before the delimiter is part of the delimiter (RFC 2046 §5.1.1).
+    if (next->line == d->end)
+      return Fail(ErrorCode::kParse, "multipart/signed has an empty body part");
+    size_t end = next->line - 1;
+    if (end > d->end && raw[end - 1] == '\r') --end;
+    if (i >= parts.size())
+      return Fail(ErrorCode::kParse,
+                  "multipart/signed must have exactly two parts (RFC 1847 §2.1)");
+    parts[i] = raw.substr(d->end, end - d->end);
+    d = next;
+    if (d->close) {
+      if (i + 1 != parts.size())
+        return Fail(ErrorCode::kParse,
+                    "multipart/signed must have exactly two parts (RFC 1847 §2.1)");
+      return parts;
+    }
   }
-  if (next == std::string_view::npos || next < start - 1)
-    return Fail(ErrorCode::kParse, "multipart/signed is truncated after its first part");
-  size_t end = std::max(next, start);
-  if (end > start && raw[end - 1] == '\r') --end;
+}
+
+Result<Bytes> MimeMessage::SignedContent() const {
+  auto parts = TRY(SignedParts());
   Bytes out;
-  out.reserve(end - start + (end - start) / 32 + 64);
-  AppendCanonical(out, AsBytes(raw.substr(start, end - start)));
+  out.reserve(parts[0].size() + parts[0].size() / 32 + 64);
+  AppendCanonical(out, AsBytes(parts[0]));
   return out;
 }
 
@@ -592,17 +650,15 @@ ByteView MimeMessage::RawBody() const {
 }
 
 Result<Bytes> MimeMessage::DetachedSignature() const {
-  GMimeObject* body = state_->body();
-  if (body == nullptr || !GMIME_IS_MULTIPART(body) ||
-      g_mime_multipart_get_count(GMIME_MULTIPART(body)) != 2)
+  // The second part of the same split as SignedContent, so both come from one reading.
+  auto parts = TRY(SignedParts());
+  auto sig = MimeMessage::Parse(AsBytes(parts[1]));
+  if (!sig) return Fail(ErrorCode::kParse, "the signature part has no header fields");
+  std::string type = sig->ContentType();
+  if (type != "application/pkcs7-signature" && type != "application/x-pkcs7-signature")
     return Fail(ErrorCode::kParse,
-                "multipart/signed must have exactly two parts (RFC 1847 §2.1)");
-  GMimeObject* sig = g_mime_multipart_get_part(GMIME_MULTIPART(body), 1);
-  GMimeContentType* ct = g_mime_object_get_content_type(sig);
-  std::string subtype = Lower(ct ? (g_mime_content_type_get_media_subtype(ct) ?: "") : "");
-  if (subtype != "pkcs7-signature" && subtype != "x-pkcs7-signature")
-    return Fail(ErrorCode::kParse, "the second part of multipart/signed is not application/pkcs7-signature");
-  return DecodedContent(sig, "the signature part");
+                "the second part of multipart/signed is not application/pkcs7-signature");
+  return DecodedContent(sig->state_->body(), "the signature part");
 }
 
 Result<Bytes> MimeMessage::Pkcs7Body() const {
@@ -678,24 +734,48 @@ std::vector<HeaderField> MimeMessage::OuterHeaders(HeaderProtection protect) con
 }
 
 HeaderProtection MimeMessage::PayloadProtection() const {
-  GMimeObject* root = PayloadRoot(state_->body());
-  if (root == nullptr) return HeaderProtection::kNone;
-  const char* hp = g_mime_object_get_content_type_parameter(root, "hp");
-  if (hp == nullptr) return HeaderProtection::kNone;
-  std::string v = Lower(hp);
-  if (v == "cipher") return HeaderProtection::kCipher;
-  if (v == "clear") return HeaderProtection::kClear;
-  return HeaderProtection::kNone;
+  HeaderProtection hp = HeaderProtection::kNone;
+  PayloadRootFields(0, &hp, nullptr);
+  return hp;
 }
 
 std::vector<HeaderField> MimeMessage::ProtectedHeaders() const {
-  GMimeObject* root = PayloadRoot(state_->body());
-  if (root == nullptr || PayloadProtection() == HeaderProtection::kNone) return {};
-  std::vector<HeaderField> fields = FieldsOf(root);
-  std::erase_if(fields, [](const HeaderField& f) {
+  HeaderProtection hp = HeaderProtection::kNone;
+  std::vector<HeaderField> fields;
+  PayloadRootFields(0, &hp, &fields);
+  if (hp == HeaderProtection::kNone) return {};
+  return fields;
+}
+
+void MimeMessage::PayloadRootFields(int depth, HeaderProtection* hp,
+                                    std::vector<HeaderField>* fields) const {
+  GMimeObject* body = state_->body();
+  if (body == nullptr) return;
+  if (GMIME_IS_MULTIPART_SIGNED(body)) {
+    // RFC 9788 §4: the payload root is the signed part. Read from the bytes that are hashed
+    // (SignedContent), not from GMime's first part: the two can differ on a crafted message, and
+    // what is shown must be what the signature covers. Nesting is bounded (each level re-parses).
+    constexpr int kMaxNesting = 8;
+    if (depth >= kMaxNesting) return;
+    auto content = SignedContent();
+    if (!content) return;
+    auto inner = MimeMessage::Parse(*content);
+    if (!inner) return;
+    inner->PayloadRootFields(depth + 1, hp, fields);
+    return;
+  }
+  const char* value = g_mime_object_get_content_type_parameter(body, "hp");
+  std::string v = Lower(value != nullptr ? value : "");
+  *hp = v == "cipher"  ? HeaderProtection::kCipher
+        : v == "clear" ? HeaderProtection::kClear
+                       : HeaderProtection::kNone;
+  if (fields == nullptr) return;
+  // At the top of a parsed message GMime keeps only the Content-* fields on the body; the
+  // others are the message's.
+  *fields = FieldsOf(GMIME_OBJECT(state_->message.get()));
+  std::erase_if(*fields, [](const HeaderField& f) {
     return IsBodyField(f.name) || IEquals(f.name, kHpOuter);
   });
-  return fields;
 }
 
 Result<Bytes> BuildMultipartSigned(const std::vector<HeaderField>& outer, ByteView signed_entity,

@@ -6,6 +6,7 @@
 // and encrypts the bytes this file produces. GMime objects never leave this file's implementation;
 // every GMime object is held by an owner that drops its reference.
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -93,7 +94,10 @@ class MimeMessage {
 
   // multipart/signed: the first part as it must be hashed, i.e. the input's bytes between the
   // first two delimiter lines canonicalised to CRLF (RFC 1847 §2.1, RFC 8551 §3.1.1), and the
-  // decoded signature part. kParse when the structure is wrong.
+  // decoded signature part. Delimiters are found strictly by RFC 2046 §5.1.1 (line break, "--"
+  // boundary, optional spaces and tabs, line break), exactly two body parts and then the close
+  // delimiter; anything else is kParse. Readers of the signed content must parse these bytes
+  // (not GMime's view of the message) so that what is shown is what was hashed.
   Result<Bytes> SignedContent() const;
   Result<Bytes> DetachedSignature() const;
   // application/pkcs7-mime: the decoded (DER) body. kParse for a missing or undecodable body.
@@ -112,8 +116,8 @@ class MimeMessage {
   std::vector<HeaderField> OuterHeaders(HeaderProtection protect) const;
 
   // RFC 9788 §4: the Cryptographic Payload's root is the body itself, or for multipart/signed
-  // its first part (recursively). Its hp parameter, and the header fields it carries (HP-Outer
-  // fields excluded) when hp is present.
+  // its first part (recursively), read from the SignedContent bytes. Its hp parameter, and the
+  // header fields it carries (HP-Outer fields excluded) when hp is present.
   HeaderProtection PayloadProtection() const;
   std::vector<HeaderField> ProtectedHeaders() const;
 
@@ -123,6 +127,10 @@ class MimeMessage {
   Status Prepare(const PayloadOptions& options);
   // The input after the message's header section and its blank line.
   ByteView RawBody() const;
+  // The payload root's hp and (when fields is given) its header fields, HP-Outer excluded.
+  void PayloadRootFields(int depth, HeaderProtection* hp, std::vector<HeaderField>* fields) const;
+  // multipart/signed: the raw bytes of its two body parts (RFC 2046 §5.1.1, strictly).
+  Result<std::array<std::string_view, 2>> SignedParts() const;
   std::unique_ptr<State> state_;
   Newline newline_ = Newline::kLf;
 };

@@ -22,6 +22,14 @@ using x509::CertificateSpec;
 using x509::Profile;
 
 std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+std::string ToCrlfForTest(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\n') out.push_back('\r');
+    out.push_back(c);
+  }
+  return out;
+}
 
 // Mailboxes of a throw-away hierarchy: root → intermediate → S/MIME leaves, plus a TSA.
 struct Identity {
@@ -302,6 +310,86 @@ TEST_F(MessageTest, AnOpaqueSignatureAsTheSignaturePartDoesNotVouchForTheFirstPa
   EXPECT_FALSE(r.ok());
   EXPECT_TRUE(r.malformed.has_value() || r.cms.malformed.has_value());
   EXPECT_TRUE(r.content.empty());
+}
+
+// The parts of a CRLF multipart/signed message of ours: header section (with the blank line),
+// the delimiter, the signed entity and the signature part (its header fields and base64).
+struct SignedPieces {
+  std::string head, delimiter, entity, signature_part;
+  std::string Assemble(std::string_view after_first = "", std::string_view before_second = "",
+                       std::string_view padding = "") const {
+    return head + delimiter + std::string(padding) + "\r\n" + std::string(after_first) + entity +
+           "\r\n" + std::string(before_second) + delimiter + std::string(padding) + "\r\n" +
+           signature_part + "\r\n" + delimiter + "--" + std::string(padding) + "\r\n";
+  }
+};
+SignedPieces Split(const std::string& text) {
+  SignedPieces p;
+  size_t body = text.find("\r\n\r\n") + 4;
+  p.head = text.substr(0, body);
+  size_t line_end = text.find("\r\n", body);
+  p.delimiter = text.substr(body, line_end - body);
+  size_t second = text.find("\r\n" + p.delimiter + "\r\n", line_end);
+  p.entity = text.substr(line_end + 2, second - line_end - 2);
+  size_t sig = second + p.delimiter.size() + 4;
+  size_t close = text.find("\r\n" + p.delimiter + "--", sig);
+  p.signature_part = text.substr(sig, close - sig);
+  return p;
+}
+
+TEST_F(MessageTest, OnlyStrictDelimitersSplitMultipartSigned) {
+  SignMessageOptions o = SignWith(*alice_, false);
+  auto signed_msg = SignMessage(AsBytes(ToCrlfForTest(kMessage)), o);
+  ASSERT_TRUE(signed_msg.has_value()) << signed_msg.error().message();
+  SignedPieces p = Split(Str(*signed_msg));
+  ASSERT_EQ(p.Assemble(), Str(*signed_msg));
+  const std::string attacker =
+      "From: Alice <alice@example.test>\r\nSubject: Wire the money\r\n"
+      "Content-Type: text/plain; hp=\"clear\"\r\n\r\nPay Mallory today.";
+
+  // Transport padding after the delimiters (RFC 2046 §5.1.1) is a delimiter all the same.
+  MessageVerifyReport padded = VerifyMessage(AsBytes(p.Assemble("", "", " \t ")), Trust());
+  EXPECT_TRUE(padded.ok()) << ::testing::PrintToString(padded.Problems());
+  EXPECT_EQ(FieldValue(padded.protected_headers, "Subject"), " The quarterly figures");
+
+  // "--BX" in the preamble is not a delimiter: readers (GMime, Thunderbird) show the part after
+  // the real one, so that is the part that must be hashed.
+  std::string preamble = p.head + p.delimiter + "X\r\n" + p.entity + "\r\n" + p.delimiter +
+                         "\r\n" + attacker + "\r\n" + p.delimiter + "\r\n" + p.signature_part +
+                         "\r\n" + p.delimiter + "--\r\n";
+  MessageVerifyReport r1 = VerifyMessage(AsBytes(preamble), Trust());
+  EXPECT_FALSE(r1.ok());
+  ASSERT_EQ(r1.cms.signers.size(), 1u) << ::testing::PrintToString(r1.Problems());
+  EXPECT_EQ(r1.cms.signers[0].signature, SignatureVerdict::kContentAltered);
+  EXPECT_NE(FieldValue(r1.protected_headers, "Subject"), " The quarterly figures");
+
+  // "--B-x" inside the first part is content, not the end of the part.
+  std::string dash = p.head + p.delimiter + "\r\n" + p.entity + "\r\n" + p.delimiter + "-x\r\n" + attacker +
+         "\r\n" + p.delimiter + "\r\n" + p.signature_part + "\r\n" + p.delimiter + "--\r\n";
+  MessageVerifyReport r2 = VerifyMessage(AsBytes(dash), Trust());
+  EXPECT_FALSE(r2.ok());
+  ASSERT_EQ(r2.cms.signers.size(), 1u) << ::testing::PrintToString(r2.Problems());
+  EXPECT_EQ(r2.cms.signers[0].signature, SignatureVerdict::kContentAltered);
+
+  // A third part, or no close delimiter, is not multipart/signed.
+  std::string three = p.head + p.delimiter + "\r\n" + p.entity + "\r\n" + p.delimiter + "\r\n" +
+                      p.signature_part + "\r\n" + p.delimiter + "\r\n" + attacker + "\r\n" +
+                      p.delimiter + "--\r\n";
+  EXPECT_TRUE(VerifyMessage(AsBytes(three), Trust()).malformed.has_value());
+  std::string unclosed = p.head + p.delimiter + "\r\n" + p.entity + "\r\n" + p.delimiter +
+                         "\r\n" + p.signature_part + "\r\n";
+  EXPECT_TRUE(VerifyMessage(AsBytes(unclosed), Trust()).malformed.has_value());
+}
+
+TEST_F(MessageTest, VerifiedMultipartSignedContentIsTheHashedEntity) {
+  auto signed_msg = SignMessage(AsBytes(kMessage), SignWith(*alice_, false));
+  ASSERT_TRUE(signed_msg.has_value());
+  MessageVerifyReport r = VerifyMessage(*signed_msg, Trust());
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(r.Problems());
+  std::string content = Str(r.content);
+  EXPECT_NE(content.find("Revenue grew by 12"), std::string::npos);
+  EXPECT_NE(content.find("hp=clear"), std::string::npos) << content;
+  EXPECT_EQ(content.find("pkcs7-signature"), std::string::npos);
 }
 
 TEST_F(MessageTest, OpaqueSignatureCarriesTheContent) {
