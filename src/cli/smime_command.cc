@@ -28,8 +28,10 @@ Result<std::string> ReadMessage(const std::string& path) {
 }
 
 // Writes the result to stdout, or atomically to a file that is not the input (the original
-// message is never replaced).
-int WriteOutput(const std::string& in, const std::string& out, ByteView data) {
+// message is never replaced). mode is the file's permission bits: 0600 for decrypted plaintext,
+// which must not become readable by other users of the machine.
+int WriteOutput(const std::string& in, const std::string& out, ByteView data,
+                unsigned mode = 0644) {
   if (out.empty() || out == "-") {
     if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() || std::fflush(stdout) != 0)
       return ReportError(Error(ErrorCode::kIo, "cannot write to standard output"));
@@ -39,7 +41,7 @@ int WriteOutput(const std::string& in, const std::string& out, ByteView data) {
   if (in != "-" && std::filesystem::equivalent(in, out, ec))
     return ReportError(Error(ErrorCode::kInvalidArgument,
                              "--out must not be the input file: the original message is kept"));
-  auto st = WriteFileAtomic(out, AsString(data), 0644);
+  auto st = WriteFileAtomic(out, AsString(data), mode);
   if (!st) return ReportError(st.error());
   return 0;
 }
@@ -196,7 +198,7 @@ int RunDecrypt(const DecryptArgs& a) {
                  std::string(smime::ContentCipherName(out->info.cipher)).c_str(),
                  std::string(smime::KeyEncryptionName(out->info.key_encryption)).c_str(),
                  std::string(smime::HeaderProtectionName(out->protection)).c_str());
-  return WriteOutput(a.in, a.out, out->message);
+  return WriteOutput(a.in, a.out, out->message, 0600);
 }
 
 struct VerifyArgs {
@@ -269,10 +271,6 @@ int RunVerify(const VerifyArgs& a) {
     std::printf("from:         %s%s\n", r.from.empty() ? "(none)" : r.from.c_str(),
                 r.from_matches_signer ? " (matches the signer certificate)" : "");
   }
-  if (!a.out.empty() && !r.malformed && !r.content.empty()) {
-    int rc = WriteOutput(a.in, a.out, r.content);
-    if (rc != 0) return rc;
-  }
   if (!r.ok()) {
     // One line on stderr (CLI convention), every problem in it.
     std::string all;
@@ -282,6 +280,9 @@ int RunVerify(const VerifyArgs& a) {
     return ReportError(Error(ErrorCode::kCrypto, "verification failed: " + all));
   }
   std::printf("Verification: OK\n");
+  std::fflush(stdout);
+  // Only content that verified is handed on: nothing is written when verification fails.
+  if (!a.out.empty() && !r.content.empty()) return WriteOutput(a.in, a.out, r.content);
   return 0;
 }
 
@@ -366,7 +367,7 @@ void RegisterSmimeCommands(CLI::App& app) {
   verify->add_option("--untrusted", va->untrusted, "Extra intermediate certificates (PEM)");
   verify->add_option("--tsa-roots", va->tsa_roots, "Trusted roots for postmark TSAs (default: --roots)");
   verify->add_option("--at", va->at, "Check the chain at this time (RFC 3339) instead of now");
-  verify->add_option("-o,--out", va->out, "Write the signed content as a message (opaque signatures)");
+  verify->add_option("-o,--out", va->out, "Write the signed content as a message (only when it verifies)");
   verify->callback([va] { ExitCode() = RunVerify(*va); });
 }
 

@@ -132,6 +132,12 @@ smime_tool flip signed.p7s -300
 smime_tool signed signed.canon signed.p7s t-sig.eml
 check "one changed byte of the signature → verify fails" \
   bash -c "! '$AUTOSEAL' smime verify --roots roots.pem t-sig.eml >t-sig.out 2>&1"
+check "verify -o writes nothing when verification fails" \
+  bash -c "! '$AUTOSEAL' smime verify --roots roots.pem -o t-body.out t-body.eml >/dev/null 2>&1 && test ! -e t-body.out"
+check "verify -o writes the verified content (multipart/signed too)" \
+  bash -c "'$AUTOSEAL' smime verify --roots roots.pem -o signed.out signed.eml >/dev/null && grep -q 'Revenue grew by 12' signed.out && grep -q 'hp=clear' signed.out"
+check "decrypt -o writes the plaintext readable by its owner only (0600)" \
+  bash -c "'$AUTOSEAL' smime decrypt --cert bob.pem --key bob.key -o dec600.eml enc.eml && test \"\$(stat -c %a dec600.eml)\" = 600"
 smime_tool split signed.eml c2 s2.p7s
 # The token sits at the end of the SignerInfo; flip a byte inside its TSTInfo signature.
 smime_tool flip s2.p7s -20
