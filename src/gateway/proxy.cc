@@ -234,8 +234,16 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   void Sweep(SteadyClock::time_point now) {
-    if (now >= client_deadline_) CloseClient();
-    if (upstream_ != nullptr && now >= upstream_deadline_) {
+    bool client_expired = now >= client_deadline_;
+    bool upstream_expired = upstream_ != nullptr && now >= upstream_deadline_;
+    // A tunnel's two directions can each wait on the origin (a read, and a write the origin does
+    // not take): an idle tunnel ends on both sides at once, whichever deadline passed.
+    if (tunnel_ && (client_expired || upstream_expired)) {
+      client_expired = true;
+      upstream_expired = upstream_ != nullptr;
+    }
+    if (client_expired) CloseClient();
+    if (upstream_expired) {
       upstream_timed_out_ = true;
       upstream_deadline_ = SteadyClock::time_point::max();
       beast::error_code ignored;
@@ -283,6 +291,7 @@ class Connection {
   Socket& client_;
   bool idle_ = false;
   bool upstream_timed_out_ = false;
+  bool tunnel_ = false;  // an upgraded connection: both sides close together
 
  private:
   std::list<Connection*>::iterator position_;
@@ -1021,6 +1030,21 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
 // After a 101: bytes pass both ways until either side closes or the connection idles out.
 template <class Stream>
 Task<void> Session<Stream>::Tunnel(Upstream& upstream) {
+  // Both sides are watched with idle_timeout, refreshed by traffic either way; when it passes
+  // the sweep closes both, so neither direction can wait forever on a silent origin.
+  tunnel_ = true;
+  WatchUpstream(&upstream.socket, options_.idle_timeout);
+  auto traffic = [this] {
+    ClientDeadline(options_.idle_timeout);
+    UpstreamDeadline(options_.idle_timeout);
+  };
+  struct EndTunnel {
+    Session* session;
+    ~EndTunnel() {
+      session->tunnel_ = false;
+      session->UnwatchUpstream();
+    }
+  } end_tunnel{this};
   // Bytes that arrived behind the headers belong to the new protocol.
   if (upstream.buffer.size() > 0) {
     ClientDeadline(options_.client_io_timeout);
@@ -1045,7 +1069,7 @@ Task<void> Session<Stream>::Tunnel(Upstream& upstream) {
       auto [ec, n] =
           co_await stream_.async_read_some(asio::buffer(relay.data(), kRelayBytes), kUseTuple);
       if (ec) break;
-      ClientDeadline(options_.idle_timeout);
+      traffic();
       auto [wec, wn] =
           co_await asio::async_write(upstream.socket, asio::buffer(relay.data(), n), kUseTuple);
       if (wec) break;
@@ -1058,14 +1082,14 @@ Task<void> Session<Stream>::Tunnel(Upstream& upstream) {
       auto [ec, n] = co_await upstream.socket.async_read_some(
           asio::buffer(relay.data(), kRelayBytes), kUseTuple);
       if (ec) break;
-      ClientDeadline(options_.idle_timeout);
+      traffic();
       auto [wec, wn] =
           co_await asio::async_write(stream_, asio::buffer(relay.data(), n), kUseTuple);
       if (wec) break;
     }
     close_both();
   };
-  ClientDeadline(options_.idle_timeout);
+  traffic();
   co_await (client_to_origin() && origin_to_client());
 }
 

@@ -345,6 +345,36 @@ TEST_F(GatewayTest, PassesWebSocketUpgradesThrough) {
   EXPECT_EQ(echoed, message);
 }
 
+TEST_F(GatewayTest, ClosesAnIdleTunnelOnBothSides) {
+  // The origin accepts the upgrade, then neither reads nor writes. The client sends until every
+  // buffer on the way is full, so one direction waits on a write to the origin and the other on
+  // a read from it: the idle timeout must end both, and Stop() must not wait for the drain.
+  GatewayOptions options;
+  options.idle_timeout = std::chrono::seconds(1);
+  options.shutdown_timeout = std::chrono::seconds(40);
+  StartGateway(options);
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  ASSERT_TRUE(
+      client.Write("GET /ws-silent HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
+  Response r = client.ReadResponse(/*head=*/true);
+  ASSERT_EQ(r.status, 101);
+  std::thread writer([&] {
+    std::string block(1 << 16, 'w');
+    while (client.Write(block)) {
+    }
+  });
+  EXPECT_TRUE(testing::Eventually([&] {
+    return metrics_.RenderPrometheus().find("autoseal_gateway_open_connections 0\n") !=
+           std::string::npos;
+  }));
+  auto start = std::chrono::steady_clock::now();
+  gateway_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  writer.join();
+}
+
 TEST_F(GatewayTest, StreamsLargeBodiesBothWaysInBoundedMemory) {
   StartGateway();
   constexpr uint64_t kSize = 200ull << 20;
