@@ -200,8 +200,14 @@ struct VerifyOptions {
   TimePoint at;                              // when the chain must be valid (required)
   // Trust anchors for postmark TSAs; `roots` when empty.
   std::vector<x509::Certificate> tsa_roots;
-  // Checks the signer certificate against x509 Profile::kSmime too (EKU emailProtection etc.).
+  // Checks the signer certificate against x509 Profile::kSmime too (the CA/B Forum strict
+  // profile: EKU emailProtection only, keyUsage per key type, validity limits).
   bool check_smime_profile = false;
+  // RFC 8550 §4.4.2 / §4.4.4: the signer certificate's keyUsage (when present) has
+  // digitalSignature or nonRepudiation, and its extendedKeyUsage (when present) has
+  // emailProtection or anyExtendedKeyUsage; otherwise the chain verdict is kWrongPurpose. Unset:
+  // Verify does not check, VerifyMessage does (a message signer is an S/MIME signer).
+  std::optional<bool> check_signer_purpose;
 };
 
 // The verdict on one signature (content + signed attributes + signature value).
@@ -221,6 +227,7 @@ enum class ChainVerdict {
   kExpired,       // the signer certificate's notAfter is before `at`
   kNotYetValid,   // notBefore after `at`
   kUntrusted,     // no path to the roots, or any other path validation problem
+  kWrongPurpose,  // valid chain, but the certificate is not for S/MIME signing (RFC 8550 §4.4)
   kNotChecked,    // no signer certificate to check
 };
 std::string_view ChainVerdictName(ChainVerdict v);

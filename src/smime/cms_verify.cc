@@ -1,6 +1,7 @@
 // SignedData verification (RFC 5652 §5.4-§5.6) with our BER reader: every problem becomes a
 // verdict in the report.
 
+#include <algorithm>
 #include <map>
 
 #include "core/der.h"
@@ -34,6 +35,7 @@ std::string_view ChainVerdictName(ChainVerdict v) {
     case ChainVerdict::kExpired: return "expired";
     case ChainVerdict::kNotYetValid: return "not yet valid";
     case ChainVerdict::kUntrusted: return "untrusted";
+    case ChainVerdict::kWrongPurpose: return "not for S/MIME signing";
     case ChainVerdict::kNotChecked: return "not checked";
   }
   return "?";
@@ -327,6 +329,29 @@ void VerifyPostmark(const ParsedSignerInfo& si, const std::vector<Attr>& unsigne
   if (tr.ok()) pm.verdict = PostmarkVerdict::kValid;
 }
 
+// RFC 8550 §4.4.2: a keyUsage extension, when present, must allow digitalSignature or
+// nonRepudiation for signing; §4.4.4: an extendedKeyUsage extension, when present, must contain
+// emailProtection or anyExtendedKeyUsage. A certificate issued for TLS clients only is not one
+// that vouches for mail.
+std::vector<std::string> SignerPurposeProblems(const x509::Certificate& cert) {
+  std::vector<std::string> out;
+  if (auto ku = cert.KeyUsageBits();
+      ku && (*ku & (x509::kDigitalSignature | x509::kNonRepudiation)) == 0)
+    out.push_back("keyUsage is " + x509::KeyUsageNames(*ku) +
+                  ", without digitalSignature or nonRepudiation (RFC 8550 §4.4.2)");
+  std::vector<std::string> eku = cert.ExtendedKeyUsages();
+  if (!eku.empty() &&
+      std::find(eku.begin(), eku.end(), x509::kEkuEmailProtection) == eku.end() &&
+      std::find(eku.begin(), eku.end(), "anyExtendedKeyUsage") == eku.end() &&
+      std::find(eku.begin(), eku.end(), "2.5.29.37.0") == eku.end()) {
+    std::string list;
+    for (const std::string& e : eku) list.append(list.empty() ? "" : ", ").append(e);
+    out.push_back("extendedKeyUsage is " + list +
+                  ", without emailProtection (RFC 8550 §4.4.4)");
+  }
+  return out;
+}
+
 void VerifySigner(const ParsedSignerInfo& si, const ParsedSignedData& sd,
                   const std::vector<CertEntry>& certs, const std::vector<x509::Certificate>& pool,
                   std::optional<ByteView> detached, std::map<DigestAlgorithm, Bytes>& digests,
@@ -373,6 +398,11 @@ void VerifySigner(const ParsedSignerInfo& si, const ParsedSignedData& sd,
     else if (found->cert.NotAfter() < options.at) rep.chain = ChainVerdict::kExpired;
     else if (found->cert.NotBefore() > options.at) rep.chain = ChainVerdict::kNotYetValid;
     else rep.chain = ChainVerdict::kUntrusted;
+    if (options.check_signer_purpose.value_or(false)) {
+      std::vector<std::string> wrong = SignerPurposeProblems(found->cert);
+      if (!wrong.empty() && rep.chain == ChainVerdict::kValid) rep.chain = ChainVerdict::kWrongPurpose;
+      rep.chain_problems.insert(rep.chain_problems.end(), wrong.begin(), wrong.end());
+    }
   }
 
   VerifyPostmark(si, unsigned_attrs, pool, options, rep.postmark);

@@ -171,8 +171,12 @@ std::vector<std::string> MessageVerifyReport::Problems() const {
   return out;
 }
 
-MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& options) {
+MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& verify_options) {
   MessageVerifyReport report;
+  // RFC 8550 §4.4: a message signer's certificate must be one for S/MIME signing, unless the
+  // caller explicitly says otherwise.
+  VerifyOptions options = verify_options;
+  if (!options.check_signer_purpose) options.check_signer_purpose = true;
   auto mime = MimeMessage::Parse(message);
   if (!mime) {
     report.malformed = mime.error().message();

@@ -100,8 +100,9 @@ struct MessageVerifyReport {
   std::vector<std::string> Problems() const;
 };
 
-// Verifies a multipart/signed or opaque signed-data message. Never fails: problems are in the
-// report. Thread-safe.
+// Verifies a multipart/signed or opaque signed-data message. Unless options.check_signer_purpose
+// is explicitly false, the signer certificate must be one for S/MIME signing (RFC 8550 §4.4.2,
+// §4.4.4). Never fails: problems are in the report. Thread-safe.
 MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& options);
 
 }  // namespace autoseal::smime

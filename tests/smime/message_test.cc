@@ -5,6 +5,11 @@
 #include <map>
 #include <string>
 
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "crypto/digest.h"
 #include "tsa/client.h"
 #include "tsa/messages.h"
@@ -69,6 +74,29 @@ class Pki {
     s.not_before = now_ - std::chrono::hours(24);
     s.not_after = now_ + std::chrono::hours(24 * valid_days);
     return {key, Must(x509::IssueCertificate(s, &*inter_, *int_key_))};
+  }
+
+  // An S/MIME mailbox certificate whose extendedKeyUsage is replaced by only these purposes
+  // (NIDs), re-signed by the intermediate: same names, same chain, another purpose.
+  Identity MailboxWithEku(const std::string& email, std::vector<int> purposes) {
+    Identity id = Mailbox(KeyType::kEcdsaP256, email);
+    X509* x = X509_dup(id.cert.raw());
+    CHECK(x != nullptr);
+    int at = X509_get_ext_by_NID(x, NID_ext_key_usage, -1);
+    if (at >= 0) X509_EXTENSION_free(X509_delete_ext(x, at));
+    EXTENDED_KEY_USAGE* eku = sk_ASN1_OBJECT_new_null();
+    for (int nid : purposes) sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(nid));
+    CHECK(X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) == 1);
+    sk_ASN1_OBJECT_free(eku);
+    CHECK(X509_sign(x, int_key_->evp(), EVP_sha256()) > 0);
+    unsigned char* der = nullptr;
+    int len = i2d_X509(x, &der);
+    CHECK(len > 0);
+    Bytes bytes(der, der + len);
+    OPENSSL_free(der);
+    X509_free(x);
+    id.cert = Must(Certificate::FromDer(bytes));
+    return id;
   }
 
   Identity Tsa() {
@@ -532,6 +560,32 @@ TEST_F(MessageTest, ExpiredOrUntrustedSignersFail) {
   EXPECT_FALSE(untrusted.ok());
   EXPECT_EQ(untrusted.cms.signers[0].chain, ChainVerdict::kUntrusted);
   EXPECT_EQ(untrusted.cms.signers[0].signature, SignatureVerdict::kValid);
+}
+
+TEST_F(MessageTest, ACertificateNotForEmailDoesNotSignMessages) {
+  // RFC 8550 §4.4.4: under the same root, with Alice's address, but issued for TLS clients only.
+  Identity client = pki_->MailboxWithEku("alice@example.test", {NID_client_auth});
+  auto signed_msg = SignMessage(AsBytes(kMessage), SignWith(client, false));
+  ASSERT_TRUE(signed_msg.has_value()) << signed_msg.error().message();
+  MessageVerifyReport r = VerifyMessage(*signed_msg, Trust());
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.cms.signers.size(), 1u);
+  EXPECT_EQ(r.cms.signers[0].signature, SignatureVerdict::kValid);
+  EXPECT_EQ(r.cms.signers[0].chain, ChainVerdict::kWrongPurpose);
+  EXPECT_TRUE(r.from_matches_signer);
+  std::string problems = ::testing::PrintToString(r.Problems());
+  EXPECT_NE(problems.find("emailProtection"), std::string::npos) << problems;
+
+  // The caller can opt out explicitly; the CMS level does not check unless asked.
+  VerifyOptions lax = Trust();
+  lax.check_signer_purpose = false;
+  EXPECT_TRUE(VerifyMessage(*signed_msg, lax).ok());
+  // With emailProtection among other purposes it is an S/MIME signer.
+  Identity both = pki_->MailboxWithEku("alice@example.test", {NID_client_auth, NID_email_protect});
+  auto ok_msg = SignMessage(AsBytes(kMessage), SignWith(both, false));
+  ASSERT_TRUE(ok_msg.has_value());
+  MessageVerifyReport r2 = VerifyMessage(*ok_msg, Trust());
+  EXPECT_TRUE(r2.ok()) << ::testing::PrintToString(r2.Problems());
 }
 
 TEST_F(MessageTest, AFromAddressNotInTheSignerCertificateFails) {
