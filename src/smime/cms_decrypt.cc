@@ -1,6 +1,8 @@
 // Decryption of EnvelopedData, AuthEnvelopedData and GM/T 0010 envelopedData read with our BER
 // reader: every failure is an Error naming what failed, never a crash.
 
+#include <algorithm>
+
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
@@ -310,8 +312,9 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
   }
   std::vector<ByteView> segments = TRY(ber::OctetSegments(*content, d + 3, "encryptedContent"));
 
+  const EVP_CIPHER* evp_cipher = TRY(internal::EvpCipher(*cipher));
   crypto::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_DecryptInit_ex2(ctx.get(), internal::EvpCipher(*cipher), nullptr, nullptr, nullptr) != 1 ||
+  if (!ctx || EVP_DecryptInit_ex2(ctx.get(), evp_cipher, nullptr, nullptr, nullptr) != 1 ||
       (gcm && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()), nullptr) != 1) ||
       EVP_DecryptInit_ex2(ctx.get(), nullptr, k->cek.data(), iv.data(), nullptr) != 1)
     return Fail(crypto::OpenSslError("content cipher"));
@@ -319,6 +322,9 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
   int len = 0;
   if (gcm && auth_attrs) {
     // RFC 5083 §2.2: the AAD is the DER of authAttrs with the EXPLICIT SET OF tag.
+    if (auth_attrs->encoding.empty() ||
+        auth_attrs->encoding.size() > static_cast<size_t>(INT32_MAX))
+      return Fail(ErrorCode::kParse, "authAttrs: bad length");
     Bytes aad(auth_attrs->encoding.begin(), auth_attrs->encoding.end());
     aad[0] = der::kSet;
     if (EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1)
@@ -330,12 +336,16 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
     return Fail(ErrorCode::kParse, "encrypted content is not a whole number of blocks (truncated?)");
   result.content.resize(total + 32);
   size_t at = 0;
+  // EVP_DecryptUpdate takes an int length: segments go in slices of at most 1 GiB.
+  constexpr size_t kMaxSlice = size_t{1} << 30;
   for (ByteView s : segments) {
-    if (s.empty()) continue;
-    if (s.size() > static_cast<size_t>(INT32_MAX)) return Fail(ErrorCode::kParse, "segment too large");
-    if (EVP_DecryptUpdate(ctx.get(), result.content.data() + at, &len, s.data(), static_cast<int>(s.size())) != 1)
-      return Fail(crypto::OpenSslError("content decryption"));
-    at += static_cast<size_t>(len);
+    for (size_t i = 0; i < s.size(); i += kMaxSlice) {
+      const size_t n = std::min(kMaxSlice, s.size() - i);
+      if (EVP_DecryptUpdate(ctx.get(), result.content.data() + at, &len, s.data() + i,
+                            static_cast<int>(n)) != 1 || len < 0)
+        return Fail(crypto::OpenSslError("content decryption"));
+      at += static_cast<size_t>(len);
+    }
   }
   if (gcm) {
     Bytes tag = TRY(ber::OctetString(*mac, d + 2, "mac"));

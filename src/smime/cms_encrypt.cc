@@ -249,9 +249,10 @@ class EncryptStreamImpl final : public EncryptStream {
       return Fail(crypto::OpenSslError("random content-encryption key"));
     ByteView cek(key_iv, key_len), iv(key_iv + key_len, iv_len);
 
+    const EVP_CIPHER* evp_cipher = TRY(internal::EvpCipher(cipher));
     self->ctx_.reset(EVP_CIPHER_CTX_new());
     if (!self->ctx_ ||
-        EVP_EncryptInit_ex2(self->ctx_.get(), internal::EvpCipher(cipher), nullptr, nullptr, nullptr) != 1 ||
+        EVP_EncryptInit_ex2(self->ctx_.get(), evp_cipher, nullptr, nullptr, nullptr) != 1 ||
         (gcm && EVP_CIPHER_CTX_ctrl(self->ctx_.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv_len), nullptr) != 1) ||
         EVP_EncryptInit_ex2(self->ctx_.get(), nullptr, cek.data(), iv.data(), nullptr) != 1)
       return Fail(crypto::OpenSslError("content cipher"));
@@ -316,7 +317,8 @@ class EncryptStreamImpl final : public EncryptStream {
     int len = 0;
     if (EVP_EncryptFinal_ex(ctx_.get(), out->data() + at, &len) != 1)
       return Fail(crypto::OpenSslError("content encryption"));
-    CHECK(static_cast<size_t>(len) == last);
+    if (len < 0 || static_cast<size_t>(len) != last)
+      return Fail(ErrorCode::kInternal, "content encryption produced an unexpected final block");
     out->resize(at + last);
     // BER: end of the constructed [0] encryptedContent, then of EncryptedContentInfo.
     if (!length_) out->insert(out->end(), {0, 0, 0, 0});
@@ -368,13 +370,24 @@ class EncryptStreamImpl final : public EncryptStream {
     }
   }
 
+  // EVP_EncryptUpdate takes an int length: a chunk is fed in slices of at most 1 GiB, so any
+  // chunk the caller hands to Update (2 GiB and more included) is encrypted, never truncated.
+  static constexpr size_t kMaxSlice = size_t{1} << 30;
+
   Status Encrypt(ByteView chunk, size_t produced, Bytes* out) {
     const size_t at = out->size();
     out->resize(at + chunk.size() + 16);
-    int len = 0;
-    if (EVP_EncryptUpdate(ctx_.get(), out->data() + at, &len, chunk.data(), static_cast<int>(chunk.size())) != 1)
-      return Fail(crypto::OpenSslError("content encryption"));
-    CHECK(static_cast<size_t>(len) == produced);
+    size_t written = 0;
+    for (size_t i = 0; i < chunk.size(); i += kMaxSlice) {
+      const size_t n = std::min(kMaxSlice, chunk.size() - i);
+      int len = 0;
+      if (EVP_EncryptUpdate(ctx_.get(), out->data() + at + written, &len, chunk.data() + i,
+                            static_cast<int>(n)) != 1 || len < 0)
+        return Fail(crypto::OpenSslError("content encryption"));
+      written += static_cast<size_t>(len);
+    }
+    if (written != produced)
+      return Fail(ErrorCode::kInternal, "content encryption produced an unexpected length");
     out->resize(at + produced);
     return Ok();
   }

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -26,6 +28,30 @@ std::shared_ptr<const PreparedRecipient> Prepare(const Identity& id,
 }
 
 Capabilities Ours() { return *ParseSmimeCapabilities(OurSmimeCapabilities(false)); }
+
+TEST(CmsEncrypt, OneUpdateOfMoreThan2GiBIsEncryptedAndDecrypted) {
+  // EVP_{En,De}cryptUpdate take an int length: a chunk beyond INT_MAX went through a truncating
+  // cast and a CHECK (an abort reachable through BeginEncrypt). Needs about 4.5 GiB of memory.
+  CmsPki pki = CmsPki::Make(KeyType::kEcdsaP256);
+  Identity bob = pki.Issue(KeyType::kEcdsaP256, "bob@example.org");
+  const size_t n = (size_t{1} << 31) + 40;  // > INT_MAX and not a whole number of blocks
+  // Untouched anonymous pages read as zeros without being allocated.
+  void* zeros = mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(zeros, MAP_FAILED);
+  auto stream = BeginEncrypt({Prepare(bob)}, {.cipher = ContentCipher::kAes128Cbc}, n);
+  ASSERT_TRUE(stream.has_value()) << stream.error().message();
+  Bytes out;
+  auto updated = (*stream)->Update(ByteView(static_cast<const uint8_t*>(zeros), n), &out);
+  munmap(zeros, n);
+  ASSERT_TRUE(updated.has_value()) << updated.error().message();
+  ASSERT_TRUE((*stream)->Finish(&out).has_value());
+  EXPECT_GT(out.size(), n);
+  auto d = Decrypt(out, bob.cert, bob.key);
+  out = Bytes();
+  ASSERT_TRUE(d.has_value()) << d.error().message();
+  EXPECT_EQ(d->content.size(), n);
+  EXPECT_TRUE(std::all_of(d->content.begin(), d->content.end(), [](uint8_t b) { return b == 0; }));
+}
 
 TEST(CmsEncrypt, UnknownRsaRecipientGetsPkcs1AndAes256Cbc) {
   CmsPki pki = CmsPki::Make(KeyType::kEcdsaP256);

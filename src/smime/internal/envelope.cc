@@ -7,38 +7,47 @@
 namespace autoseal::smime::internal {
 namespace {
 
-const EVP_CIPHER* Fetch(const char* name) {
-  const EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, name, nullptr);
-  CHECK_MSG(c != nullptr, name);
-  return c;
+// Each cipher is fetched on first use only (thread-safe static initialisation) and kept: a
+// provider without one cipher (SM4 is missing from some FIPS and distribution builds) fails
+// only the messages that need it, with an error naming it, instead of every encryption.
+Result<const EVP_CIPHER*> Fetched(const EVP_CIPHER* cipher, const char* name) {
+  if (cipher == nullptr)
+    return Fail(ErrorCode::kUnsupported,
+                std::string("the cipher ") + name + " is not available from the OpenSSL providers");
+  return cipher;
 }
+
+#define AUTOSEAL_FETCH(name)                                                        \
+  do {                                                                              \
+    static const EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, name, nullptr);    \
+    if (fetched == nullptr) crypto::ClearOpenSslErrors();                           \
+    return Fetched(fetched, name);                                                  \
+  } while (0)
 
 }  // namespace
 
-const EVP_CIPHER* EvpCipher(ContentCipher c) {
-  static const EVP_CIPHER* aes128cbc = Fetch("AES-128-CBC");
-  static const EVP_CIPHER* aes192cbc = Fetch("AES-192-CBC");
-  static const EVP_CIPHER* aes256cbc = Fetch("AES-256-CBC");
-  static const EVP_CIPHER* aes128gcm = Fetch("AES-128-GCM");
-  static const EVP_CIPHER* aes256gcm = Fetch("AES-256-GCM");
-  static const EVP_CIPHER* sm4cbc = Fetch("SM4-CBC");
+Result<const EVP_CIPHER*> EvpCipher(ContentCipher c) {
   switch (c) {
-    case ContentCipher::kAes128Cbc: return aes128cbc;
-    case ContentCipher::kAes192Cbc: return aes192cbc;
-    case ContentCipher::kAes256Cbc: return aes256cbc;
-    case ContentCipher::kAes128Gcm: return aes128gcm;
-    case ContentCipher::kAes256Gcm: return aes256gcm;
-    case ContentCipher::kSm4Cbc: return sm4cbc;
+    case ContentCipher::kAes128Cbc: AUTOSEAL_FETCH("AES-128-CBC");
+    case ContentCipher::kAes192Cbc: AUTOSEAL_FETCH("AES-192-CBC");
+    case ContentCipher::kAes256Cbc: AUTOSEAL_FETCH("AES-256-CBC");
+    case ContentCipher::kAes128Gcm: AUTOSEAL_FETCH("AES-128-GCM");
+    case ContentCipher::kAes256Gcm: AUTOSEAL_FETCH("AES-256-GCM");
+    case ContentCipher::kSm4Cbc: AUTOSEAL_FETCH("SM4-CBC");
   }
-  return aes256cbc;
+  return Fail(ErrorCode::kUnsupported, "unknown content cipher");
 }
 
-const EVP_CIPHER* EvpWrapCipher(size_t kek_length) {
-  static const EVP_CIPHER* w128 = Fetch("AES-128-WRAP");
-  static const EVP_CIPHER* w192 = Fetch("AES-192-WRAP");
-  static const EVP_CIPHER* w256 = Fetch("AES-256-WRAP");
-  return kek_length == 16 ? w128 : kek_length == 24 ? w192 : w256;
+Result<const EVP_CIPHER*> EvpWrapCipher(size_t kek_length) {
+  switch (kek_length) {
+    case 16: AUTOSEAL_FETCH("AES-128-WRAP");
+    case 24: AUTOSEAL_FETCH("AES-192-WRAP");
+    case 32: AUTOSEAL_FETCH("AES-256-WRAP");
+  }
+  return Fail(ErrorCode::kCrypto, "key wrap: bad KEK length");
 }
+
+#undef AUTOSEAL_FETCH
 
 Bytes X963Kdf(crypto::DigestAlgorithm digest, ByteView z, ByteView shared_info, size_t length) {
   Bytes out;
@@ -74,10 +83,11 @@ Result<Bytes> Wrap(ByteView kek, ByteView in, bool encrypt) {
     return Fail(ErrorCode::kCrypto, "key wrap: bad KEK length");
   if (in.size() < 16 || in.size() % 8 != 0 || in.size() > 1024)
     return Fail(ErrorCode::kCrypto, "key wrap: bad wrapped key length");
+  const EVP_CIPHER* wrap = TRY(EvpWrapCipher(kek.size()));
   crypto::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return Fail(crypto::OpenSslError("EVP_CIPHER_CTX_new"));
   EVP_CIPHER_CTX_set_flags(ctx.get(), EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-  if (EVP_CipherInit_ex(ctx.get(), EvpWrapCipher(kek.size()), nullptr, kek.data(), nullptr,
+  if (EVP_CipherInit_ex(ctx.get(), wrap, nullptr, kek.data(), nullptr,
                         encrypt ? 1 : 0) != 1)
     return Fail(crypto::OpenSslError("key wrap init"));
   Bytes out(in.size() + 16);

@@ -14,10 +14,11 @@
 
 namespace autoseal::smime::internal {
 
-// The EVP cipher for a content cipher, fetched once per process (thread-safe).
-const EVP_CIPHER* EvpCipher(ContentCipher c);
-// AES-{128,192,256}-WRAP for a KEK length (16, 24, 32), fetched once.
-const EVP_CIPHER* EvpWrapCipher(size_t kek_length);
+// The EVP cipher for a content cipher, fetched on first use and kept (thread-safe). kUnsupported,
+// naming the cipher, when the loaded providers lack it (SM4 in some builds).
+Result<const EVP_CIPHER*> EvpCipher(ContentCipher c);
+// AES-{128,192,256}-WRAP for a KEK length (16, 24, 32), fetched on first use.
+Result<const EVP_CIPHER*> EvpWrapCipher(size_t kek_length);
 
 // RFC 5753 §7.2 / SEC 1 §3.6.1 (ANSI X9.63) KDF: Hash(Z || counter || SharedInfo) blocks.
 Bytes X963Kdf(crypto::DigestAlgorithm digest, ByteView z, ByteView shared_info, size_t length);
