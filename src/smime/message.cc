@@ -165,7 +165,7 @@ std::vector<std::string> MessageVerifyReport::Problems() const {
     for (const std::string& e : emails) list += (list.empty() ? "" : ", ") + e;
     out.push_back(from.empty() ? "the message has no From address to match the signer"
                                : "From address " + from +
-                                     " is not in the signer certificate (RFC 8550 §3; it has " +
+                                     " is not (all) in the signer certificate (RFC 8550 §3; it has " +
                                      (list.empty() ? std::string("none") : list) + ")");
   }
   return out;
@@ -239,19 +239,24 @@ MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& verify_
   // RFC 9788 §4: the protected From is the one the signature vouches for.
   for (const HeaderField& f : report.protected_headers) {
     if (LowerAscii(f.name) == "from") {
-      std::vector<std::string> addrs = ParseAddresses(f.raw_value);
-      from = addrs.empty() ? f.raw_value : addrs.front();
+      from = f.raw_value;
       break;
     }
   }
+  // RFC 8550 §3: every mailbox in From must be one of the signer's; with "From: alice, mallory"
+  // checking only the first would let the signature vouch for mallory too.
+  std::vector<std::string> addrs;
   if (from) {
-    std::vector<std::string> addrs = ParseAddresses(*from);
-    report.from = addrs.empty() ? *from : addrs.front();
+    addrs = ParseAddresses(*from);
+    if (addrs.empty() && !from->empty()) addrs.push_back(*from);
   }
-  if (!report.cms.signers.empty() && report.cms.signers.front().certificate &&
-      !report.from.empty()) {
-    for (const std::string& e : report.cms.signers.front().certificate->EmailAddresses())
-      if (LowerAscii(e) == LowerAscii(report.from)) report.from_matches_signer = true;
+  for (const std::string& a : addrs) report.from.append(report.from.empty() ? "" : ", ").append(a);
+  if (!report.cms.signers.empty() && report.cms.signers.front().certificate && !addrs.empty()) {
+    std::vector<std::string> emails = report.cms.signers.front().certificate->EmailAddresses();
+    report.from_matches_signer = std::all_of(addrs.begin(), addrs.end(), [&](const std::string& a) {
+      return std::any_of(emails.begin(), emails.end(),
+                         [&](const std::string& e) { return LowerAscii(e) == LowerAscii(a); });
+    });
   }
   return report;
 }

@@ -88,8 +88,9 @@ struct MessageVerifyReport {
   VerifyReport cms;
   HeaderProtection protection = HeaderProtection::kNone;
   std::vector<HeaderField> protected_headers;  // RFC 9788: what the signature covers
-  std::string from;                             // the (protected, if present) From address
-  // RFC 8550 §3: the From address must be one of the signer certificate's email addresses.
+  // The (protected, if present) From addresses, ", "-separated.
+  std::string from;
+  // RFC 8550 §3: every From address must be one of the signer certificate's email addresses.
   bool from_matches_signer = false;
   // The signed entity (the encapsulated content, or the first part of multipart/signed exactly
   // as hashed) as a message, with the (protected) header fields. Meaningful only when ok().

@@ -600,6 +600,30 @@ TEST_F(MessageTest, AFromAddressNotInTheSignerCertificateFails) {
   EXPECT_NE(r.Problems().back().find("ceo@example.test"), std::string::npos);
 }
 
+TEST_F(MessageTest, EveryFromAddressMustBeTheSigners) {
+  // "From: alice, mallory" signed by Alice does not vouch for mallory (RFC 8550 §3).
+  for (const char* from : {"Alice <alice@example.test>, Mallory <ceo@example.test>",
+                           "Mallory <ceo@example.test>, Alice <alice@example.test>",
+                           "Team: Alice <alice@example.test>, Mallory <ceo@example.test>;"}) {
+    std::string msg = kMessage;
+    msg.replace(msg.find("Alice <alice@example.test>"), 26, from);
+    auto signed_msg = SignMessage(AsBytes(msg), SignWith(*alice_, false));
+    ASSERT_TRUE(signed_msg.has_value());
+    MessageVerifyReport r = VerifyMessage(*signed_msg, Trust());
+    EXPECT_TRUE(r.cms.ok()) << from;
+    EXPECT_FALSE(r.from_matches_signer) << from;
+    EXPECT_FALSE(r.ok()) << from;
+    EXPECT_NE(r.from.find("ceo@example.test"), std::string::npos) << r.from;
+  }
+  // The same address twice is still only Alice.
+  std::string msg = kMessage;
+  msg.replace(msg.find("Alice <alice@example.test>"), 26,
+              "Alice <alice@example.test>, alice@EXAMPLE.test");
+  auto signed_msg = SignMessage(AsBytes(msg), SignWith(*alice_, false));
+  ASSERT_TRUE(signed_msg.has_value());
+  EXPECT_TRUE(VerifyMessage(*signed_msg, Trust()).ok());
+}
+
 TEST_F(MessageTest, LargeAttachmentRoundTrips) {
   // 3 MiB of binary data, base64 in 76-column lines, as a client attaches it.
   Bytes blob(3 << 20);
