@@ -609,6 +609,30 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
     co_await refuse(505, "HTTP Version Not Supported\n");
     co_return false;
   }
+  // RFC 9112 §3.2: the request-target's form. The gateway is no forward proxy: CONNECT
+  // (authority-form) gets 405. An absolute-form target becomes origin-form, and its authority
+  // replaces Host (RFC 9112 §3.2.2), so the site, the 421 check and the origin all see one name.
+  // The asterisk-form is for OPTIONS only; anything else that is not origin-form gets 400.
+  if (request.method() == http::verb::connect) {
+    bool more = co_await refuse(405, "Method Not Allowed\n");
+    Record(request, host.value_or(""), nullptr, outcome, start);
+    co_return more;
+  }
+  if (std::string_view target(request.target().data(), request.target().size());
+      target.empty() || target.front() != '/') {
+    std::optional<AbsoluteTarget> absolute = ParseAbsoluteTarget(target);
+    if (absolute) host = NormalizeHost(absolute->authority);
+    bool asterisk = target == "*" && request.method() == http::verb::options;
+    if (!asterisk && (!absolute || !host)) {
+      bool more = co_await refuse(400, "Bad Request: request-target\n");
+      Record(request, host.value_or(""), nullptr, outcome, start);
+      co_return more;
+    }
+    if (absolute) {
+      request.target(absolute->origin_form);
+      request.set(http::field::host, absolute->authority);
+    }
+  }
   // RFC 9112 §6.3: a request whose Transfer-Encoding does not end in chunked has no reliable
   // length: 400 and close (anything else would let the bytes after it pass as a request).
   if (request.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
@@ -750,7 +774,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
       request.set(http::field::forwarded, element);
     }
   }
-  if (!site.origin.base_path.empty()) {
+  if (!site.origin.base_path.empty() && request.target() != "*") {
     std::string target = site.origin.base_path;
     target.append(request.target().data(), request.target().size());
     request.target(target);

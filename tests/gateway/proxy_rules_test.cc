@@ -19,6 +19,21 @@ TEST(ProxyRulesTest, NormalizesHostFields) {
   EXPECT_FALSE(NormalizeHost("[::1"));
 }
 
+TEST(ProxyRulesTest, SplitsAbsoluteFormTargets) {
+  auto t = ParseAbsoluteTarget("http://Example.com:8080/a/b?c=d");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->authority, "Example.com:8080");
+  EXPECT_EQ(t->origin_form, "/a/b?c=d");
+  EXPECT_EQ(ParseAbsoluteTarget("HTTPS://example.com")->origin_form, "/");
+  EXPECT_EQ(ParseAbsoluteTarget("http://example.com?q")->origin_form, "/?q");
+  EXPECT_FALSE(ParseAbsoluteTarget("/path"));
+  EXPECT_FALSE(ParseAbsoluteTarget("example.com:443"));
+  EXPECT_FALSE(ParseAbsoluteTarget("ftp://example.com/"));
+  EXPECT_FALSE(ParseAbsoluteTarget("http:///path"));
+  EXPECT_FALSE(ParseAbsoluteTarget("http://user@example.com/"));
+  EXPECT_FALSE(ParseAbsoluteTarget("http://example.com/#frag"));
+}
+
 TEST(ProxyRulesTest, MatchesWildcardsOnOneLeftMostLabel) {
   EXPECT_TRUE(ServerNameMatches("*.example.com", "www.example.com"));
   EXPECT_FALSE(ServerNameMatches("*.example.com", "a.b.example.com"));

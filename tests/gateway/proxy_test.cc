@@ -199,6 +199,44 @@ TEST_F(GatewayTest, AnswersMisdirectedRequestForAnotherSitesHost) {
   EXPECT_EQ(Get(client, "a.test:443", "/ok").status, 200);
 }
 
+TEST_F(GatewayTest, RoutesAbsoluteFormOnItsAuthorityAndForwardsOriginForm) {
+  StartGateway();
+  Client b;
+  ASSERT_TRUE(b.ConnectTls(gateway_->HttpsPort(), "b.test")) << b.error();
+  // RFC 9112 §3.2.2: the target's authority replaces Host; the origin gets origin-form.
+  Response r = Get(b, "b.test", "https://B.test/x?y=1");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "origin ok /base/x?y=1");
+  EXPECT_EQ(Get(b, "b.test", "http://b.test").body, "origin ok /base/");
+  Client a;
+  ASSERT_TRUE(a.ConnectTls(gateway_->HttpsPort(), "a.test")) << a.error();
+  // Host names this connection's site, the target another one: the target decides, 421.
+  EXPECT_EQ(Get(a, "a.test", "http://b.test/x").status, 421);
+  Response echoed = Get(a, "b.test", "http://a.test/echo-headers");
+  EXPECT_EQ(echoed.status, 200);
+  EXPECT_NE(echoed.body.find("GET /echo-headers HTTP/1.1\r\n"), std::string::npos) << echoed.body;
+  EXPECT_NE(echoed.body.find("\r\nHost: a.test\r\n"), std::string::npos) << echoed.body;
+  // The gateway is no forward proxy: CONNECT is 405; authority-form for another method, the
+  // asterisk-form for anything but OPTIONS, and other schemes are 400.
+  ASSERT_TRUE(a.Write("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n"));
+  EXPECT_EQ(a.ReadResponse().status, 405);
+  EXPECT_EQ(Get(a, "a.test", "a.test:443").status, 400);
+  EXPECT_EQ(Get(a, "a.test", "*").status, 400);
+  EXPECT_EQ(Get(a, "a.test", "ftp://a.test/x").status, 400);
+  EXPECT_EQ(Get(a, "a.test", "http://user@a.test/x").status, 400);
+  ASSERT_TRUE(a.Write("OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  Response options = a.ReadResponse();
+  EXPECT_EQ(options.status, 200);
+  EXPECT_EQ(options.body, "origin ok *");
+  // On the HTTP listener the redirect keeps the absolute-form target's path.
+  Client plain;
+  ASSERT_TRUE(plain.ConnectPlain(gateway_->HttpPort()));
+  Response redirect = Get(plain, "a.test", "http://a.test/path?q=1");
+  EXPECT_EQ(redirect.status, 301);
+  EXPECT_EQ(redirect.Header("Location").value_or(""),
+            "https://a.test:" + std::to_string(gateway_->HttpsPort()) + "/path?q=1");
+}
+
 TEST_F(GatewayTest, RefusesOversizedHeadersWith431) {
   GatewayOptions options;
   options.max_header_bytes = 4096;

@@ -242,6 +242,26 @@ std::string RedirectLocation(std::string_view host, uint16_t https_port, std::st
   return location;
 }
 
+std::optional<AbsoluteTarget> ParseAbsoluteTarget(std::string_view target) {
+  size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  std::string_view scheme = target.substr(0, scheme_end);
+  if (!EqualsLower(scheme, "http") && !EqualsLower(scheme, "https")) return std::nullopt;
+  std::string_view rest = target.substr(scheme_end + 3);
+  if (rest.find('#') != std::string_view::npos) return std::nullopt;
+  size_t authority_end = rest.find_first_of("/?");
+  if (authority_end == std::string_view::npos) authority_end = rest.size();
+  std::string_view authority = rest.substr(0, authority_end);
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+  AbsoluteTarget out;
+  out.authority = std::string(authority);
+  std::string_view path = rest.substr(authority_end);
+  out.origin_form.reserve(path.size() + 1);
+  if (path.empty() || path.front() != '/') out.origin_form.push_back('/');
+  out.origin_form.append(path.data(), path.size());
+  return out;
+}
+
 std::optional<std::string_view> AcmeChallengeToken(std::string_view target) {
   constexpr std::string_view kPrefix = "/.well-known/acme-challenge/";
   if (!target.starts_with(kPrefix)) return std::nullopt;

@@ -56,6 +56,16 @@ std::string ForwardedValue(std::string_view value);
 // "max-age=31536000; includeSubDomains".
 std::string HstsValue(const HstsPolicy& policy);
 
+// RFC 9112 §3.2.2: an absolute-form request-target "http[s]://authority[/path][?query]" split
+// into its authority (which replaces Host) and the origin-form the origin gets ("/" when the
+// path is empty). nullopt for another scheme, an empty authority, userinfo (RFC 9110 §4.2.4)
+// or a fragment.
+struct AbsoluteTarget {
+  std::string authority;
+  std::string origin_form;
+};
+std::optional<AbsoluteTarget> ParseAbsoluteTarget(std::string_view target);
+
 // The HTTPS URL an HTTP request is redirected to: "https://" host [":" port] target; port 443
 // (or 0) is left out. host as NormalizeHost returned it.
 std::string RedirectLocation(std::string_view host, uint16_t https_port, std::string_view target);
