@@ -41,6 +41,37 @@ TEST(CmsBer, RefusesTruncationMissingEndOfContentsAndDeepNesting) {
   ASSERT_FALSE(r.has_value());
 }
 
+// A constructed OCTET STRING (indefinite length) of the given pieces.
+Bytes Constructed(size_t pieces, const Bytes& piece) {
+  Bytes in = {0x24, 0x80};
+  in.reserve(2 + pieces * piece.size() + 2);
+  for (size_t i = 0; i < pieces; ++i) in.insert(in.end(), piece.begin(), piece.end());
+  in.insert(in.end(), {0x00, 0x00});
+  return in;
+}
+
+TEST(CmsBer, EmptyPiecesAddNoSegmentsAndThePieceCountIsBounded) {
+  // Two million empty pieces (04 00) and one with content: one segment, not two million views.
+  Bytes in = Constructed(2'000'000, {0x04, 0x00});
+  in.insert(in.end() - 2, {0x04, 0x02, 'o', 'k'});
+  auto e = ber::ParseFirst(in, "os");
+  ASSERT_TRUE(e.has_value()) << e.error().message();
+  auto segments = ber::OctetSegments(*e, 1, "os");
+  ASSERT_TRUE(segments.has_value()) << segments.error().message();
+  ASSERT_EQ(segments->size(), 1u);
+  EXPECT_EQ(AsString((*segments)[0]), "ok");
+  EXPECT_EQ(AsString(*ber::OctetString(*e, 1, "os")), "ok");
+  // More than kMaxSegments non-empty pieces is refused.
+  Bytes many = Constructed(ber::kMaxSegments + 1, {0x04, 0x01, 'x'});
+  auto m = ber::ParseFirst(many, "os");
+  ASSERT_TRUE(m.has_value()) << m.error().message();
+  auto refused = ber::OctetSegments(*m, 1, "os");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message().find("too many"), std::string::npos);
+  Bytes enough = Constructed(ber::kMaxSegments, {0x04, 0x01, 'x'});
+  EXPECT_TRUE(ber::OctetSegments(*ber::ParseFirst(enough, "os"), 1, "os").has_value());
+}
+
 TEST(CmsCapabilities, OursParseBackWithGcmFirstAndOaep) {
   auto caps = ParseSmimeCapabilities(OurSmimeCapabilities(false));
   ASSERT_TRUE(caps.has_value()) << caps.error().message();

@@ -137,6 +137,9 @@ namespace {
 
 Status Collect(const Element& e, int depth, std::string_view what, std::vector<ByteView>& out) {
   if (!e.constructed()) {
+    // An empty piece adds nothing but a 16-byte view (8 times its 2-byte encoding): skipped.
+    if (e.contents.empty()) return Ok();
+    if (out.size() >= kMaxSegments) return Malformed(what, "too many constructed string pieces");
     out.push_back(e.contents);
     return Ok();
   }

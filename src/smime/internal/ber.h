@@ -17,6 +17,10 @@
 namespace autoseal::smime::ber {
 
 inline constexpr int kMaxDepth = 48;
+// The most non-empty pieces a constructed OCTET STRING may have (OctetSegments): writers use
+// pieces of 1000 bytes (X.690 §11.4 CER) or more, so 2^20 pieces is 1 GB of content, while the
+// views of tiny hostile pieces would otherwise take 5 times the input.
+inline constexpr size_t kMaxSegments = size_t{1} << 20;
 inline constexpr uint8_t kConstructedBit = 0x20;
 
 struct Element {
