@@ -72,7 +72,7 @@ constexpr size_t kRelayBytes = 32 * 1024;
 // An origin's response header section.
 constexpr uint32_t kMaxOriginHeaderBytes = 64 * 1024;
 // A pooled origin connection used this recently is taken without probing it (one system call
-// saved per request under load); if the origin closed it meanwhile, a request without a body is
+// saved per request under load); if the origin closed it meanwhile, an idempotent request is
 // retried on a fresh connection.
 constexpr auto kTrustIdleOrigin = std::chrono::seconds(1);
 // How often each I/O thread looks for expired deadlines.
@@ -780,8 +780,14 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     request.target(target);
   }
 
-  // Origin connection: a pooled one when the pool has a live one, else a new one. A request
-  // without a body is retried once on a fresh connection when a pooled one turns out closed.
+  // Origin connection: a pooled one when the pool has a live one, else a new one. An idempotent
+  // request (RFC 9110 §9.2.2) is retried once on a fresh connection when a pooled one turns out
+  // closed before any of the response arrived: after a failed header write, or (without a body,
+  // which is consumed by then) when the response header never began.
+  const http::verb method = request.method();
+  const bool idempotent = method == http::verb::get || method == http::verb::head ||
+                          method == http::verb::options || method == http::verb::trace ||
+                          method == http::verb::put || method == http::verb::delete_;
   Worker& worker = worker_;
   const bool has_body = !parser.is_done();
   const SteadyClock::time_point upstream_start = SteadyClock::now();
@@ -800,6 +806,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
 
   for (int attempt = 0;; ++attempt) {
     upstream.reset();
+    response.reset();
     bool reused = false;
     if (auto it = worker.pool.find(site.origin_key); it != worker.pool.end()) {
       auto& idle = it->second;
@@ -862,7 +869,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
       }
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
-        if (reused && attempt == 0 && !upstream_timed_out_) continue;
+        if (reused && attempt == 0 && idempotent && !upstream_timed_out_) continue;
         gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
         co_return co_await fail_with(upstream_timed_out_ ? 504 : 502);
       }
@@ -910,7 +917,9 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     // may take, so a slow origin's 504 reaches it.
     AwaitOrigin(options_.origin_read_timeout);
     beast::error_code ec;
+    bool interim = false;  // a 1xx came: the origin has seen the request
     for (;;) {
+      if (response) interim = true;
       response.emplace();
       response->header_limit(kMaxOriginHeaderBytes);
       response->body_limit(boost::none);
@@ -925,7 +934,13 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     if (ec) {
       bool closed_early = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
                           ec == asio::error::eof;
-      if (reused && attempt == 0 && !has_body && closed_early && !upstream_timed_out_) continue;
+      // Only when nothing of a response came (RFC 9110 §9.2.2: a request that is not idempotent
+      // is never re-sent on the gateway's own initiative, the origin may have acted on it).
+      bool nothing_received = !interim && upstream->buffer.size() == 0;
+      if (reused && attempt == 0 && !has_body && idempotent && closed_early && nothing_received &&
+          !upstream_timed_out_) {
+        continue;
+      }
       gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
       co_return co_await fail_with(upstream_timed_out_ ? 504 : 502);
     }

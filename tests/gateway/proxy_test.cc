@@ -325,6 +325,26 @@ TEST_F(GatewayTest, DeliversTheGatewayTimeoutAfterTheHeaderTimeout) {
   EXPECT_NE(r.body.find("504 Gateway Timeout"), std::string::npos);
 }
 
+TEST_F(GatewayTest, RetriesOnlyIdempotentRequestsOnAClosedPooledConnection) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  // The origin closes a pooled connection behind its answer: the next GET finds it closed and
+  // is retried on a fresh connection.
+  ASSERT_EQ(Get(client, "a.test", "/reply-then-close").status, 200);
+  Response again = Get(client, "a.test", "/after-close");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, "origin ok /after-close");
+  EXPECT_EQ(origin_.requests(), 2);  // the first try never reached the closing origin's parser
+  // A POST (no body) that the origin drops on a pooled connection is not sent again (RFC 9110
+  // §9.2.2): the origin may have acted on it.
+  ASSERT_EQ(Get(client, "a.test", "/warm").status, 200);
+  ASSERT_TRUE(client.Write(
+      "POST /close-on-post HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n"));
+  EXPECT_EQ(client.ReadResponse().status, 502);
+  EXPECT_EQ(origin_.requests(), 4);
+}
+
 TEST_F(GatewayTest, RelaysChunkedBodiesBothWays) {
   StartGateway();
   Client client;

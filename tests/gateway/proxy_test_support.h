@@ -432,6 +432,8 @@ inline uint64_t PeakRss() {
 //   /slow               answers after 5 s
 //   /sleep?ms=N         answers "slept" after N ms
 //   /stall-body?ms=N    200 with 64 KiB of 'x', a pause of N ms, then "later"
+//   /close-on-post      closes the connection without an answer for POST, else 200
+//   /reply-then-close   200 (claiming keep-alive), then closes the connection
 //   /ws-silent          101 for "Upgrade: websocket", then neither reads nor writes
 //   /ws                 101 for "Upgrade: websocket", then echoes bytes
 //   anything else       200 "origin ok <path>"
@@ -585,6 +587,12 @@ class Origin {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         if (!SendAll(fd, "later")) return Done(fd);
+      } else if (target == "/close-on-post") {
+        if (header.starts_with("POST ")) return Done(fd);
+        if (!Reply(fd, "not a post")) return Done(fd);
+      } else if (target == "/reply-then-close") {
+        Reply(fd, "closing");
+        return Done(fd);
       } else if (target == "/ws-silent") {
         SendAll(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                     "Connection: Upgrade\r\n\r\n");
