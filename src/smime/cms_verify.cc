@@ -113,7 +113,11 @@ Result<ParsedSignerInfo> ParseSignerInfo(const ber::Element& e, int depth) {
   ParsedSignerInfo si;
   si.element = e;
   ber::Reader r(e.contents, depth + 1);
-  TRY(r.Expect(der::kInteger, "SignerInfo.version"));
+  ByteView version = TRY(r.Expect(der::kInteger, "SignerInfo.version")).contents;
+  // RFC 5652 §5.3: version 1 with issuerAndSerialNumber, 3 with subjectKeyIdentifier.
+  const uint8_t want_version = r.PeekTag() == der::kSequence ? 1 : 3;
+  if (version.size() != 1 || version[0] != want_version)
+    return Fail(ErrorCode::kParse, "SignerInfo.version does not match its sid (RFC 5652 §5.3)");
   if (r.PeekTag() == der::kSequence) {
     ber::Element ias = TRY(r.Next());
     ber::Reader ir(ias.contents, depth + 2);
@@ -134,6 +138,13 @@ Result<ParsedSignerInfo> ParseSignerInfo(const ber::Element& e, int depth) {
   ber::Element salg = TRY(r.Expect(der::kSequence, "SignerInfo.signatureAlgorithm"));
   ber::Reader sr(salg.contents, depth + 2);
   si.signature_oid = TRY(sr.Expect(der::kOid, "SignerInfo.signatureAlgorithm")).contents;
+  // Parameters: absent, or NULL (RFC 3370 §3.2 for rsaEncryption); none of ours has others.
+  if (!sr.empty()) {
+    ber::Element params = TRY(sr.Next());
+    if (params.tag != 0x05 || !params.contents.empty())
+      return Fail(ErrorCode::kParse, "SignerInfo.signatureAlgorithm: unexpected parameters");
+    TRY(sr.ExpectEnd("SignerInfo.signatureAlgorithm"));
+  }
   auto sig_tag = r.PeekTag();
   if (!sig_tag || (*sig_tag != der::kOctetString && *sig_tag != (der::kOctetString | 0x20)))
     return Fail(ErrorCode::kParse, "SignerInfo.signature: missing");
@@ -156,7 +167,11 @@ Result<ParsedSignedData> ParseSignedData(ByteView input) {
   if (ci.content.tag != der::kSequence) return Fail(ErrorCode::kParse, "SignedData: not a SEQUENCE");
   const int d = ci.depth;
   ber::Reader r(ci.content.contents, d + 1);
-  TRY(r.Expect(der::kInteger, "SignedData.version"));
+  // RFC 5652 §5.1: CMSVersion 1, 3, 4 or 5.
+  ByteView version = TRY(r.Expect(der::kInteger, "SignedData.version")).contents;
+  if (version.size() != 1 || (version[0] != 1 && version[0] != 3 && version[0] != 4 &&
+                              version[0] != 5))
+    return Fail(ErrorCode::kParse, "SignedData.version must be 1, 3, 4 or 5 (RFC 5652 §5.1)");
   TRY(r.Expect(der::kSet, "SignedData.digestAlgorithms"));
   ber::Element encap = TRY(r.Expect(der::kSequence, "SignedData.encapContentInfo"));
   ber::Reader er(encap.contents, d + 2);
@@ -232,8 +247,27 @@ std::string SignatureAlgorithmName(KeyFamily family, DigestAlgorithm digest, int
   return "?";
 }
 
-// Checks the signature algorithm OID is one that fits the key; returns the reason when not.
-std::optional<std::string> CheckSignatureAlgorithm(ByteView o, KeyFamily family) {
+// Checks the signature algorithm OID is one that fits the key and, when it names a hash
+// (RFC 5754 §3.2-§3.3: sha256WithRSAEncryption, ecdsa-with-SHA256, ...), that the hash is the
+// SignerInfo's digestAlgorithm; returns the reason when not. An unchecked hash in the OID would
+// let a byte of the signed structure change unnoticed.
+std::optional<std::string> CheckSignatureAlgorithm(ByteView o, KeyFamily family,
+                                                   DigestAlgorithm digest) {
+  struct Named {
+    ByteView oid;
+    DigestAlgorithm digest;
+  };
+  for (const Named& n : {Named{oid::kSha256WithRsa, DigestAlgorithm::kSha256},
+                         Named{oid::kSha384WithRsa, DigestAlgorithm::kSha384},
+                         Named{oid::kSha512WithRsa, DigestAlgorithm::kSha512},
+                         Named{oid::kEcdsaWithSha256, DigestAlgorithm::kSha256},
+                         Named{oid::kEcdsaWithSha384, DigestAlgorithm::kSha384},
+                         Named{oid::kEcdsaWithSha512, DigestAlgorithm::kSha512},
+                         Named{oid::kSm2WithSm3, DigestAlgorithm::kSm3}}) {
+    if (oid::Equal(o, n.oid) && n.digest != digest)
+      return "signature algorithm " + der::OidToString(o) + " names another hash than the " +
+             "digestAlgorithm " + std::string(crypto::DigestName(digest)) + " (RFC 5754 §3)";
+  }
   bool fits = false;
   switch (family) {
     case KeyFamily::kRsa:
@@ -371,8 +405,13 @@ void VerifySigner(const ParsedSignerInfo& si, const ParsedSignedData& sd,
   std::vector<Attr> unsigned_attrs;
   if (si.unsigned_attrs) {
     auto ua = ParseAttributes(*si.unsigned_attrs, 6);
-    if (ua) unsigned_attrs = std::move(*ua);
-    else rep.postmark.problems.push_back("unsigned attributes: " + ua.error().message());
+    if (ua) {
+      unsigned_attrs = std::move(*ua);
+    } else {
+      // Unreadable unsigned attributes may be a damaged postmark: not "absent".
+      rep.postmark.verdict = PostmarkVerdict::kInvalidToken;
+      rep.postmark.problems.push_back("unsigned attributes: " + ua.error().message());
+    }
   }
   if (found == nullptr) {
     rep.signature = SignatureVerdict::kSignerNotFound;
@@ -417,7 +456,7 @@ void VerifySigner(const ParsedSignerInfo& si, const ParsedSignedData& sd,
     return;
   }
   rep.digest = *digest;
-  if (auto why = CheckSignatureAlgorithm(si.signature_oid, key.Family())) {
+  if (auto why = CheckSignatureAlgorithm(si.signature_oid, key.Family(), *digest)) {
     rep.signature = SignatureVerdict::kUnsupportedAlgorithm;
     rep.signature_detail = *why;
     return;

@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "cms_test_pki.h"
 #include "smime/cms.h"
+#include "smime/internal/ber.h"
 
 namespace autoseal::smime {
 namespace {
@@ -206,15 +209,82 @@ TEST_P(CmsSignTest, EveryTruncationAndGarbageIsAVerdictNotACrash) {
     VerifyReport r = Verify(ByteView(p7m).first(n), std::nullopt, f.Options());
     EXPECT_FALSE(r.ok()) << n;
   }
-  Bytes flipped = p7m;
-  for (size_t i = 0; i < flipped.size(); i += 11) {
-    flipped[i] ^= 0x5a;
-    VerifyReport r = Verify(flipped, std::nullopt, f.Options());
-    // The outer headers up to digestAlgorithms (which only announces the digests) are structure.
-    EXPECT_FALSE(r.ok() && i < 30) << i;
-    flipped[i] ^= 0x5a;
-  }
   EXPECT_TRUE(Verify(AsBytes("not CMS at all"), std::nullopt, f.Options()).malformed.has_value());
+}
+
+// Where needle's bytes sit in haystack (exactly once), as [begin, end).
+std::pair<size_t, size_t> Locate(const Bytes& haystack, ByteView needle) {
+  auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end());
+  CHECK(it != haystack.end());
+  size_t at = static_cast<size_t>(it - haystack.begin());
+  CHECK(std::search(it + 1, haystack.end(), needle.begin(), needle.end()) == haystack.end());
+  return {at, at + needle.size()};
+}
+
+// Every single-bit change anywhere in an opaque, postmarked SignedData fails verification,
+// except in bytes that provably do not matter, each named here:
+// - digestAlgorithms (RFC 5652 §5.1): an announcement for one-pass readers; the digest used is
+//   the SignerInfo's, which the signature covers;
+// - the attrType of the unsigned timeStampToken attribute: unsigned attributes are not signed,
+//   and a changed type only drops the postmark, as deleting the attribute would;
+// - the length of the sm2-1 OID in signatureAlgorithm: shortened by one it is the SM2 curve OID,
+//   which we accept as a name for the same algorithm;
+// - the hash named by the timestamp token's own signatureAlgorithm (ecdsa-with-SHA256): checked
+//   by tsa::VerifyToken, which relies on the token's digestAlgorithm (a known limit there).
+TEST_P(CmsSignTest, EveryChangedByteOfContentSignatureAndPostmarkIsDetected) {
+  Fixture f = Fixture::Make(GetParam());
+  auto tsa = TestTsa::Make(f.pki, CaType(GetParam()));
+  SignOptions o = f.Sign(false);
+  o.postmark = tsa->Fetcher();
+  Bytes p7m = *f.signer->Sign(AsBytes(kContent), o);
+  VerifyReport good = Verify(p7m, std::nullopt, f.Options());
+  ASSERT_TRUE(good.ok()) << ::testing::PrintToString(good.Problems());
+  const auto content = Locate(p7m, AsBytes(kContent));
+  const auto signature = Locate(p7m, good.signers[0].signature_value);
+  const auto token = Locate(p7m, good.signers[0].postmark.token);
+  // ContentInfo { contentType, [0] SignedData { version, digestAlgorithms, ... } }
+  auto ci = ber::ParseFirst(p7m, "ContentInfo");
+  ASSERT_TRUE(ci.has_value());
+  ber::Reader cr(ci->contents, 1);
+  ASSERT_TRUE(cr.Next().has_value());
+  auto explicit0 = cr.Next();
+  ASSERT_TRUE(explicit0.has_value());
+  auto sd = ber::ParseFirst(explicit0->contents, "SignedData");
+  ASSERT_TRUE(sd.has_value());
+  ber::Reader sr(sd->contents, 3);
+  ASSERT_TRUE(sr.Next().has_value());
+  auto digest_algorithms = sr.Next();
+  ASSERT_TRUE(digest_algorithms.has_value());
+  const size_t da = static_cast<size_t>(digest_algorithms->encoding.data() - p7m.data());
+  const std::pair<size_t, size_t> announced{da, da + digest_algorithms->encoding.size()};
+  const Bytes tst_type = {0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+                          0x01, 0x09, 0x10, 0x02, 0x0e};  // id-aa-timeStampToken
+  const auto token_attr_type = Locate(p7m, tst_type);
+  auto last_byte_of = [&](const Bytes& needle, size_t from, size_t to) -> size_t {
+    auto it = std::find_end(p7m.begin() + from, p7m.begin() + to, needle.begin(), needle.end());
+    return it == p7m.begin() + to ? SIZE_MAX : static_cast<size_t>(it - p7m.begin()) + needle.size() - 1;
+  };
+  const size_t token_sigalg_hash = last_byte_of(
+      {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02}, token.first, token.second);
+  const Bytes sm2_1 = {0x06, 0x09, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d, 0x01};
+  const size_t sm2_1_end = last_byte_of(sm2_1, 0, token.first);
+  const size_t sm2_oid_length = sm2_1_end == SIZE_MAX ? SIZE_MAX : sm2_1_end - sm2_1.size() + 2;
+
+  auto in = [](size_t i, std::pair<size_t, size_t> r) { return i >= r.first && i < r.second; };
+  Bytes flipped = p7m;
+  for (size_t i = 0; i < flipped.size(); ++i) {
+    flipped[i] ^= 0x01;
+    bool ok = Verify(flipped, std::nullopt, f.Options()).ok();
+    flipped[i] ^= 0x01;
+    if (!ok) continue;
+    EXPECT_FALSE(in(i, content)) << "content byte " << i << " changed unnoticed";
+    EXPECT_FALSE(in(i, signature)) << "signature byte " << i << " changed unnoticed";
+    EXPECT_FALSE(in(i, token) && i != token_sigalg_hash)
+        << "postmark token byte " << i << " changed unnoticed";
+    EXPECT_TRUE(in(i, announced) || in(i, token_attr_type) || i == token_sigalg_hash ||
+                i == sm2_oid_length)
+        << "byte " << i << " of " << p7m.size() << " changed unnoticed";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, CmsSignTest,
