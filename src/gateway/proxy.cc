@@ -642,6 +642,43 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
     Record(request, host.value_or(""), nullptr, outcome, start);
     co_return false;
   }
+  // RFC 9112 §6.1: a transfer coding before chunked would have to be passed on to the origin,
+  // but Transfer-Encoding is re-framed hop by hop: 501 (not understood) and close.
+  if (parser.chunked()) {
+    for (auto it = request.find(http::field::transfer_encoding);
+         it != request.end() && it->name() == http::field::transfer_encoding; ++it) {
+      std::string_view value(it->value().data(), it->value().size());
+      bool only_chunked = true;
+      for (size_t pos = 0; pos <= value.size();) {
+        size_t comma = std::min(value.find(',', pos), value.size());
+        std::string_view coding = value.substr(pos, comma - pos);
+        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+          coding.remove_prefix(1);
+        }
+        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+          coding.remove_suffix(1);
+        }
+        if (!coding.empty() && !EqualsIgnoreCase(coding, "chunked")) only_chunked = false;
+        pos = comma + 1;
+      }
+      if (!only_chunked) {
+        outcome.status = 501;
+        co_await Respond(501, "text/plain; charset=utf-8", "Not Implemented: Transfer-Encoding\n",
+                         false, version);
+        Record(request, host.value_or(""), nullptr, outcome, start);
+        co_return false;
+      }
+    }
+  }
+  // RFC 9112 §6.3 rule 5: repeated identical Content-Length values (several fields, or a list)
+  // were accepted by the parser as one length; the origin gets that one value once.
+  if (auto length = parser.content_length(); length) {
+    auto it = request.find(http::field::content_length);
+    if (request.count(http::field::content_length) > 1 ||
+        (it != request.end() && it->value().find(',') != std::string_view::npos)) {
+      request.set(http::field::content_length, std::to_string(*length));
+    }
+  }
   if (!host) host = sni_;  // HTTP/1.0 without Host: the TLS server name, if any
   const SiteTable& table = gateway_.Sites(worker_);
 

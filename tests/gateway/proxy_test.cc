@@ -251,7 +251,11 @@ TEST_F(GatewayTest, RefusesAmbiguousRequestFraming) {
   StartGateway();
   // RFC 9112 §6.3: Transfer-Encoding without chunked last, or with Content-Length: 400, closed.
   for (const char* framing :
-       {"Transfer-Encoding: gzip\r\n", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"}) {
+       {"Transfer-Encoding: gzip\r\n", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        "Transfer-Encoding: chunked, gzip\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        "Content-Length: 5\r\nContent-Length: 6\r\n", "Content-Length: 5, 6\r\n"}) {
     Client client;
     ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
     ASSERT_TRUE(client.Write(std::string("POST /upload HTTP/1.1\r\nHost: a.test\r\n") + framing +
@@ -261,6 +265,31 @@ TEST_F(GatewayTest, RefusesAmbiguousRequestFraming) {
     EXPECT_TRUE(client.PeerClosed()) << framing;
   }
   EXPECT_EQ(origin_.requests(), 0);
+}
+
+TEST_F(GatewayTest, ForwardsARepeatedIdenticalContentLengthOnce) {
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "a.test")) << client.error();
+  ASSERT_TRUE(
+      client.Write("POST /echo-headers HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n"
+                   "Content-Length: 5\r\n\r\nhello"));
+  Response r = client.ReadResponse();
+  ASSERT_EQ(r.status, 200);
+  std::string seen = r.body;
+  for (char& c : seen) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  size_t first = seen.find("content-length:");
+  ASSERT_NE(first, std::string::npos) << r.body;
+  EXPECT_EQ(seen.find("content-length:", first + 1), std::string::npos) << r.body;
+  EXPECT_NE(seen.find("content-length: 5\r\n"), std::string::npos) << r.body;
+  // A transfer coding the gateway cannot pass on before chunked: 501 (RFC 9112 §6.1), closed.
+  Client coded;
+  ASSERT_TRUE(coded.ConnectTls(gateway_->HttpsPort(), "a.test")) << coded.error();
+  ASSERT_TRUE(
+      coded.Write("POST /upload HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n"
+                  "\r\n0\r\n\r\n"));
+  EXPECT_EQ(coded.ReadResponse().status, 501);
+  EXPECT_TRUE(coded.PeerClosed());
 }
 
 TEST_F(GatewayTest, KeepsFramingAndHostWhateverConnectionNames) {
@@ -339,8 +368,8 @@ TEST_F(GatewayTest, RetriesOnlyIdempotentRequestsOnAClosedPooledConnection) {
   // A POST (no body) that the origin drops on a pooled connection is not sent again (RFC 9110
   // §9.2.2): the origin may have acted on it.
   ASSERT_EQ(Get(client, "a.test", "/warm").status, 200);
-  ASSERT_TRUE(client.Write(
-      "POST /close-on-post HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_TRUE(
+      client.Write("POST /close-on-post HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n"));
   EXPECT_EQ(client.ReadResponse().status, 502);
   EXPECT_EQ(origin_.requests(), 4);
 }

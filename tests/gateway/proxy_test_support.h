@@ -579,8 +579,8 @@ class Origin {
       } else if (target.rfind("/stall-body?ms=", 0) == 0) {
         auto until = std::chrono::steady_clock::now() +
                      std::chrono::milliseconds(std::stoull(target.substr(15)));
-        if (!SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 65541\r\n\r\n" +
-                             std::string(65536, 'x'))) {
+        if (!SendAll(
+                fd, "HTTP/1.1 200 OK\r\nContent-Length: 65541\r\n\r\n" + std::string(65536, 'x'))) {
           return Done(fd);
         }
         while (!stopped_ && std::chrono::steady_clock::now() < until) {
@@ -594,8 +594,9 @@ class Origin {
         Reply(fd, "closing");
         return Done(fd);
       } else if (target == "/ws-silent") {
-        SendAll(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    "Connection: Upgrade\r\n\r\n");
+        SendAll(fd,
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\n\r\n");
         while (!stopped_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
         return Done(fd);
       } else if (target == "/ws" && lower.find("\r\nupgrade: websocket") != std::string::npos) {
