@@ -367,7 +367,8 @@ void RegisterSmimeCommands(CLI::App& app) {
   verify->add_option("--untrusted", va->untrusted, "Extra intermediate certificates (PEM)");
   verify->add_option("--tsa-roots", va->tsa_roots, "Trusted roots for postmark TSAs (default: --roots)");
   verify->add_option("--at", va->at, "Check the chain at this time (RFC 3339) instead of now");
-  verify->add_option("-o,--out", va->out, "Write the signed content as a message (only when it verifies)");
+  verify->add_option("-o,--out", va->out,
+                     "Write the signed content as a message (only when it verifies)");
   verify->callback([va] { ExitCode() = RunVerify(*va); });
 }
 

@@ -1,10 +1,10 @@
 // Decryption of EnvelopedData, AuthEnvelopedData and GM/T 0010 envelopedData read with our BER
 // reader: every failure is an Error naming what failed, never a crash.
 
-#include <algorithm>
-
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+
+#include <algorithm>
 
 #include "core/der.h"
 #include "crypto/ossl.h"
@@ -315,7 +315,8 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
   const EVP_CIPHER* evp_cipher = TRY(internal::EvpCipher(*cipher));
   crypto::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx || EVP_DecryptInit_ex2(ctx.get(), evp_cipher, nullptr, nullptr, nullptr) != 1 ||
-      (gcm && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()), nullptr) != 1) ||
+      (gcm && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
+                                  nullptr) != 1) ||
       EVP_DecryptInit_ex2(ctx.get(), nullptr, k->cek.data(), iv.data(), nullptr) != 1)
     return Fail(crypto::OpenSslError("content cipher"));
   OPENSSL_cleanse(k->cek.data(), k->cek.size());
@@ -342,7 +343,8 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
     for (size_t i = 0; i < s.size(); i += kMaxSlice) {
       const size_t n = std::min(kMaxSlice, s.size() - i);
       if (EVP_DecryptUpdate(ctx.get(), result.content.data() + at, &len, s.data() + i,
-                            static_cast<int>(n)) != 1 || len < 0)
+                            static_cast<int>(n)) != 1 ||
+          len < 0)
         return Fail(crypto::OpenSslError("content decryption"));
       at += static_cast<size_t>(len);
     }

@@ -253,7 +253,8 @@ class EncryptStreamImpl final : public EncryptStream {
     self->ctx_.reset(EVP_CIPHER_CTX_new());
     if (!self->ctx_ ||
         EVP_EncryptInit_ex2(self->ctx_.get(), evp_cipher, nullptr, nullptr, nullptr) != 1 ||
-        (gcm && EVP_CIPHER_CTX_ctrl(self->ctx_.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv_len), nullptr) != 1) ||
+        (gcm && EVP_CIPHER_CTX_ctrl(self->ctx_.get(), EVP_CTRL_GCM_SET_IVLEN,
+                                    static_cast<int>(iv_len), nullptr) != 1) ||
         EVP_EncryptInit_ex2(self->ctx_.get(), nullptr, cek.data(), iv.data(), nullptr) != 1)
       return Fail(crypto::OpenSslError("content cipher"));
 
@@ -382,7 +383,8 @@ class EncryptStreamImpl final : public EncryptStream {
       const size_t n = std::min(kMaxSlice, chunk.size() - i);
       int len = 0;
       if (EVP_EncryptUpdate(ctx_.get(), out->data() + at + written, &len, chunk.data() + i,
-                            static_cast<int>(n)) != 1 || len < 0)
+                            static_cast<int>(n)) != 1 ||
+          len < 0)
         return Fail(crypto::OpenSslError("content encryption"));
       written += static_cast<size_t>(len);
     }

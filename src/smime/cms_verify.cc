@@ -35,7 +35,8 @@ std::string_view ChainVerdictName(ChainVerdict v) {
     case ChainVerdict::kExpired: return "expired";
     case ChainVerdict::kNotYetValid: return "not yet valid";
     case ChainVerdict::kUntrusted: return "untrusted";
-    case ChainVerdict::kWrongPurpose: return "not for S/MIME signing";
+    case ChainVerdict::kWrongPurpose:
+      return "not for S/MIME signing";
     case ChainVerdict::kNotChecked: return "not checked";
   }
   return "?";
@@ -169,8 +170,8 @@ Result<ParsedSignedData> ParseSignedData(ByteView input) {
   ber::Reader r(ci.content.contents, d + 1);
   // RFC 5652 §5.1: CMSVersion 1, 3, 4 or 5.
   ByteView version = TRY(r.Expect(der::kInteger, "SignedData.version")).contents;
-  if (version.size() != 1 || (version[0] != 1 && version[0] != 3 && version[0] != 4 &&
-                              version[0] != 5))
+  if (version.size() != 1 ||
+      (version[0] != 1 && version[0] != 3 && version[0] != 4 && version[0] != 5))
     return Fail(ErrorCode::kParse, "SignedData.version must be 1, 3, 4 or 5 (RFC 5652 §5.1)");
   TRY(r.Expect(der::kSet, "SignedData.digestAlgorithms"));
   ber::Element encap = TRY(r.Expect(der::kSequence, "SignedData.encapContentInfo"));
@@ -374,14 +375,12 @@ std::vector<std::string> SignerPurposeProblems(const x509::Certificate& cert) {
     out.push_back("keyUsage is " + x509::KeyUsageNames(*ku) +
                   ", without digitalSignature or nonRepudiation (RFC 8550 §4.4.2)");
   std::vector<std::string> eku = cert.ExtendedKeyUsages();
-  if (!eku.empty() &&
-      std::find(eku.begin(), eku.end(), x509::kEkuEmailProtection) == eku.end() &&
+  if (!eku.empty() && std::find(eku.begin(), eku.end(), x509::kEkuEmailProtection) == eku.end() &&
       std::find(eku.begin(), eku.end(), "anyExtendedKeyUsage") == eku.end() &&
       std::find(eku.begin(), eku.end(), "2.5.29.37.0") == eku.end()) {
     std::string list;
     for (const std::string& e : eku) list.append(list.empty() ? "" : ", ").append(e);
-    out.push_back("extendedKeyUsage is " + list +
-                  ", without emailProtection (RFC 8550 §4.4.4)");
+    out.push_back("extendedKeyUsage is " + list + ", without emailProtection (RFC 8550 §4.4.4)");
   }
   return out;
 }
@@ -439,7 +438,8 @@ void VerifySigner(const ParsedSignerInfo& si, const ParsedSignedData& sd,
     else rep.chain = ChainVerdict::kUntrusted;
     if (options.check_signer_purpose.value_or(false)) {
       std::vector<std::string> wrong = SignerPurposeProblems(found->cert);
-      if (!wrong.empty() && rep.chain == ChainVerdict::kValid) rep.chain = ChainVerdict::kWrongPurpose;
+      if (!wrong.empty() && rep.chain == ChainVerdict::kValid)
+        rep.chain = ChainVerdict::kWrongPurpose;
       rep.chain_problems.insert(rep.chain_problems.end(), wrong.begin(), wrong.end());
     }
   }

@@ -41,8 +41,7 @@ Result<Bytes> SignDetached(ByteView entity, const SignMessageOptions& options) {
 
 // The signed entity as a message: with protected header fields (RFC 9788 §4) they replace the
 // outer ones (trace fields stay); sets the report's protection and protected_headers.
-Bytes SignedEntityAsMessage(const MimeMessage& mime, ByteView entity,
-                            MessageVerifyReport& report) {
+Bytes SignedEntityAsMessage(const MimeMessage& mime, ByteView entity, MessageVerifyReport& report) {
   std::vector<HeaderField> headers = mime.MessageHeaders();
   auto inner = MimeMessage::Parse(entity);
   if (inner && inner->PayloadProtection() != HeaderProtection::kNone) {
@@ -163,10 +162,11 @@ std::vector<std::string> MessageVerifyReport::Problems() const {
     std::vector<std::string> emails = cms.signers.front().certificate->EmailAddresses();
     std::string list;
     for (const std::string& e : emails) list += (list.empty() ? "" : ", ") + e;
-    out.push_back(from.empty() ? "the message has no From address to match the signer"
-                               : "From address " + from +
-                                     " is not (all) in the signer certificate (RFC 8550 §3; it has " +
-                                     (list.empty() ? std::string("none") : list) + ")");
+    out.push_back(from.empty()
+                      ? "the message has no From address to match the signer"
+                      : "From address " + from +
+                            " is not (all) in the signer certificate (RFC 8550 §3; it has " +
+                            (list.empty() ? std::string("none") : list) + ")");
   }
   return out;
 }

@@ -611,8 +611,7 @@ Result<std::array<std::string_view, 2>> MimeMessage::SignedParts() const {
   std::array<std::string_view, 2> parts;
   for (size_t i = 0;; ++i) {
     std::optional<DelimiterLine> next = NextDelimiter(raw, dash_boundary, d->end);
-    if (!next)
-      return Fail(ErrorCode::kParse, "multipart/signed is truncated (no close delimiter)");
+    if (!next) return Fail(ErrorCode::kParse, "multipart/signed is truncated (no close delimiter)");
     // The CRLF (or LF) before the delimiter is part of the delimiter (RFC 2046 §5.1.1).
     if (next->line == d->end)
       return Fail(ErrorCode::kParse, "multipart/signed has an empty body part");

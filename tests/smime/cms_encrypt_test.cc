@@ -2,7 +2,6 @@
 // every key encryption and cipher, streaming, and the errors for wrong keys, tampering and garbage.
 
 #include <gtest/gtest.h>
-
 #include <sys/mman.h>
 
 #include <algorithm>

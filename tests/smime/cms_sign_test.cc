@@ -89,8 +89,8 @@ TEST_P(CmsSignTest, StreamingSignaturesVerifyInBothForms) {
     for (size_t i = 0; i < kContent.size(); i += 7)
       stream->Update(AsBytes(kContent).subspan(i, std::min<size_t>(7, kContent.size() - i)), &out);
     ASSERT_TRUE(stream->Finish(&out).has_value());
-    VerifyReport r = Verify(out, detached ? std::optional<ByteView>(AsBytes(kContent)) : std::nullopt,
-                            f.Options());
+    VerifyReport r = Verify(
+        out, detached ? std::optional<ByteView>(AsBytes(kContent)) : std::nullopt, f.Options());
     EXPECT_TRUE(r.ok()) << detached << ::testing::PrintToString(r.Problems());
     if (!detached) {
       EXPECT_EQ(AsString(r.content), kContent);
@@ -257,12 +257,13 @@ TEST_P(CmsSignTest, EveryChangedByteOfContentSignatureAndPostmarkIsDetected) {
   ASSERT_TRUE(digest_algorithms.has_value());
   const size_t da = static_cast<size_t>(digest_algorithms->encoding.data() - p7m.data());
   const std::pair<size_t, size_t> announced{da, da + digest_algorithms->encoding.size()};
-  const Bytes tst_type = {0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
-                          0x01, 0x09, 0x10, 0x02, 0x0e};  // id-aa-timeStampToken
+  const Bytes tst_type = {0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+                          0x0d, 0x01, 0x09, 0x10, 0x02, 0x0e};  // id-aa-timeStampToken
   const auto token_attr_type = Locate(p7m, tst_type);
   auto last_byte_of = [&](const Bytes& needle, size_t from, size_t to) -> size_t {
     auto it = std::find_end(p7m.begin() + from, p7m.begin() + to, needle.begin(), needle.end());
-    return it == p7m.begin() + to ? SIZE_MAX : static_cast<size_t>(it - p7m.begin()) + needle.size() - 1;
+    return it == p7m.begin() + to ? SIZE_MAX
+                                  : static_cast<size_t>(it - p7m.begin()) + needle.size() - 1;
   };
   const size_t token_sigalg_hash = last_byte_of(
       {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02}, token.first, token.second);

@@ -1,14 +1,13 @@
 #include "smime/message.h"
 
 #include <gtest/gtest.h>
-
-#include <map>
-#include <string>
-
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include <map>
+#include <string>
 
 #include "crypto/digest.h"
 #include "tsa/client.h"
@@ -382,9 +381,9 @@ TEST_F(MessageTest, OnlyStrictDelimitersSplitMultipartSigned) {
 
   // "--BX" in the preamble is not a delimiter: readers (GMime, Thunderbird) show the part after
   // the real one, so that is the part that must be hashed.
-  std::string preamble = p.head + p.delimiter + "X\r\n" + p.entity + "\r\n" + p.delimiter +
-                         "\r\n" + attacker + "\r\n" + p.delimiter + "\r\n" + p.signature_part +
-                         "\r\n" + p.delimiter + "--\r\n";
+  std::string preamble = p.head + p.delimiter + "X\r\n" + p.entity + "\r\n" + p.delimiter + "\r\n" +
+                         attacker + "\r\n" + p.delimiter + "\r\n" + p.signature_part + "\r\n" +
+                         p.delimiter + "--\r\n";
   MessageVerifyReport r1 = VerifyMessage(AsBytes(preamble), Trust());
   EXPECT_FALSE(r1.ok());
   ASSERT_EQ(r1.cms.signers.size(), 1u) << ::testing::PrintToString(r1.Problems());
@@ -392,8 +391,9 @@ TEST_F(MessageTest, OnlyStrictDelimitersSplitMultipartSigned) {
   EXPECT_NE(FieldValue(r1.protected_headers, "Subject"), " The quarterly figures");
 
   // "--B-x" inside the first part is content, not the end of the part.
-  std::string dash = p.head + p.delimiter + "\r\n" + p.entity + "\r\n" + p.delimiter + "-x\r\n" + attacker +
-         "\r\n" + p.delimiter + "\r\n" + p.signature_part + "\r\n" + p.delimiter + "--\r\n";
+  std::string dash = p.head + p.delimiter + "\r\n" + p.entity + "\r\n" + p.delimiter + "-x\r\n" +
+                     attacker + "\r\n" + p.delimiter + "\r\n" + p.signature_part + "\r\n" +
+                     p.delimiter + "--\r\n";
   MessageVerifyReport r2 = VerifyMessage(AsBytes(dash), Trust());
   EXPECT_FALSE(r2.ok());
   ASSERT_EQ(r2.cms.signers.size(), 1u) << ::testing::PrintToString(r2.Problems());
@@ -404,8 +404,8 @@ TEST_F(MessageTest, OnlyStrictDelimitersSplitMultipartSigned) {
                       p.signature_part + "\r\n" + p.delimiter + "\r\n" + attacker + "\r\n" +
                       p.delimiter + "--\r\n";
   EXPECT_TRUE(VerifyMessage(AsBytes(three), Trust()).malformed.has_value());
-  std::string unclosed = p.head + p.delimiter + "\r\n" + p.entity + "\r\n" + p.delimiter +
-                         "\r\n" + p.signature_part + "\r\n";
+  std::string unclosed = p.head + p.delimiter + "\r\n" + p.entity + "\r\n" + p.delimiter + "\r\n" +
+                         p.signature_part + "\r\n";
   EXPECT_TRUE(VerifyMessage(AsBytes(unclosed), Trust()).malformed.has_value());
 }
 

@@ -17,32 +17,41 @@ Result<const EVP_CIPHER*> Fetched(const EVP_CIPHER* cipher, const char* name) {
   return cipher;
 }
 
-#define AUTOSEAL_FETCH(name)                                                        \
-  do {                                                                              \
-    static const EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, name, nullptr);    \
-    if (fetched == nullptr) crypto::ClearOpenSslErrors();                           \
-    return Fetched(fetched, name);                                                  \
+#define AUTOSEAL_FETCH(name)                                                     \
+  do {                                                                           \
+    static const EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, name, nullptr); \
+    if (fetched == nullptr) crypto::ClearOpenSslErrors();                        \
+    return Fetched(fetched, name);                                               \
   } while (0)
 
 }  // namespace
 
 Result<const EVP_CIPHER*> EvpCipher(ContentCipher c) {
   switch (c) {
-    case ContentCipher::kAes128Cbc: AUTOSEAL_FETCH("AES-128-CBC");
-    case ContentCipher::kAes192Cbc: AUTOSEAL_FETCH("AES-192-CBC");
-    case ContentCipher::kAes256Cbc: AUTOSEAL_FETCH("AES-256-CBC");
-    case ContentCipher::kAes128Gcm: AUTOSEAL_FETCH("AES-128-GCM");
-    case ContentCipher::kAes256Gcm: AUTOSEAL_FETCH("AES-256-GCM");
-    case ContentCipher::kSm4Cbc: AUTOSEAL_FETCH("SM4-CBC");
+    case ContentCipher::kAes128Cbc:
+      AUTOSEAL_FETCH("AES-128-CBC");
+    case ContentCipher::kAes192Cbc:
+      AUTOSEAL_FETCH("AES-192-CBC");
+    case ContentCipher::kAes256Cbc:
+      AUTOSEAL_FETCH("AES-256-CBC");
+    case ContentCipher::kAes128Gcm:
+      AUTOSEAL_FETCH("AES-128-GCM");
+    case ContentCipher::kAes256Gcm:
+      AUTOSEAL_FETCH("AES-256-GCM");
+    case ContentCipher::kSm4Cbc:
+      AUTOSEAL_FETCH("SM4-CBC");
   }
   return Fail(ErrorCode::kUnsupported, "unknown content cipher");
 }
 
 Result<const EVP_CIPHER*> EvpWrapCipher(size_t kek_length) {
   switch (kek_length) {
-    case 16: AUTOSEAL_FETCH("AES-128-WRAP");
-    case 24: AUTOSEAL_FETCH("AES-192-WRAP");
-    case 32: AUTOSEAL_FETCH("AES-256-WRAP");
+    case 16:
+      AUTOSEAL_FETCH("AES-128-WRAP");
+    case 24:
+      AUTOSEAL_FETCH("AES-192-WRAP");
+    case 32:
+      AUTOSEAL_FETCH("AES-256-WRAP");
   }
   return Fail(ErrorCode::kCrypto, "key wrap: bad KEK length");
 }
@@ -87,8 +96,7 @@ Result<Bytes> Wrap(ByteView kek, ByteView in, bool encrypt) {
   crypto::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return Fail(crypto::OpenSslError("EVP_CIPHER_CTX_new"));
   EVP_CIPHER_CTX_set_flags(ctx.get(), EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-  if (EVP_CipherInit_ex(ctx.get(), wrap, nullptr, kek.data(), nullptr,
-                        encrypt ? 1 : 0) != 1)
+  if (EVP_CipherInit_ex(ctx.get(), wrap, nullptr, kek.data(), nullptr, encrypt ? 1 : 0) != 1)
     return Fail(crypto::OpenSslError("key wrap init"));
   Bytes out(in.size() + 16);
   int len = 0;
