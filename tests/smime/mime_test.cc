@@ -110,6 +110,42 @@ TEST(MimeTest, MultipartSignedRoundTripsTheSignedBytesExactly) {
   }
 }
 
+TEST(MimeTest, SignedContentFollowsOnlyRfc2046Delimiters) {
+  // LF line endings, transport padding after real delimiters, and lines that merely start with
+  // the boundary: "--BX" in the preamble and "--B-x" inside the first part are content.
+  const std::string text =
+      "From: a@example.test\n"
+      "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=\"B\"\n"
+      "\n"
+      "--BX\n"
+      "preamble\n"
+      "--B \t\n"
+      "Content-Type: text/plain\n"
+      "\n"
+      "shown\n"
+      "--B-x\n"
+      "still the first part\n"
+      "--B\n"
+      "Content-Type: application/pkcs7-signature\n"
+      "Content-Transfer-Encoding: base64\n"
+      "\n"
+      "MAA=\n"
+      "--B--  \n"
+      "epilogue\n";
+  MimeMessage m = ParseOk(text);
+  auto content = m.SignedContent();
+  ASSERT_TRUE(content.has_value()) << content.error().message();
+  EXPECT_EQ(Str(*content),
+            "Content-Type: text/plain\r\n\r\nshown\r\n--B-x\r\nstill the first part");
+  EXPECT_EQ(*m.DetachedSignature(), (Bytes{0x30, 0x00}));
+  // Without the close delimiter, or with a third part, it is not multipart/signed.
+  std::string open = text.substr(0, text.find("--B--"));
+  EXPECT_FALSE(ParseOk(open).SignedContent().has_value());
+  std::string three = text;
+  three.replace(three.find("--B--"), 5, "--B\nContent-Type: text/plain\n\nthird\n--B--");
+  EXPECT_FALSE(ParseOk(three).SignedContent().has_value());
+}
+
 TEST(MimeTest, PayloadIsStableAndTheSignedMessageCarriesItExactly) {
   for (bool seven_bit : {false, true}) {
     MimeMessage m = ParseOk(kMixed);
