@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "gateway/internal/http_rules.h"
+#include "gateway/internal/tls_server.h"
 
 namespace autoseal::gateway::internal {
 namespace {
@@ -32,6 +35,40 @@ TEST(ProxyRulesTest, SplitsAbsoluteFormTargets) {
   EXPECT_FALSE(ParseAbsoluteTarget("http:///path"));
   EXPECT_FALSE(ParseAbsoluteTarget("http://user@example.com/"));
   EXPECT_FALSE(ParseAbsoluteTarget("http://example.com/#frag"));
+}
+
+TEST(ProxyRulesTest, RetiresTicketKeysOnScheduleEvenWhenIdle) {
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  const auto t0 = std::chrono::steady_clock::time_point() + hours(1000);
+  const auto interval = hours(1);
+  auto same = [](const TicketKeyRing::Key& a, const TicketKeyRing::Key& b) {
+    return std::memcmp(&a, &b, sizeof(a)) == 0;
+  };
+  TicketKeyRing ring;
+  ASSERT_TRUE(ring.Update(t0, interval).has_value());
+  TicketKeyRing::Key first = ring.current();
+  EXPECT_EQ(ring.previous(), nullptr);
+  ASSERT_TRUE(ring.Update(t0 + minutes(59), interval).has_value());
+  EXPECT_TRUE(same(ring.current(), first));
+  // One interval on: a new key encrypts, the old one still decrypts (and is renewed).
+  ASSERT_TRUE(ring.Update(t0 + minutes(70), interval).has_value());
+  EXPECT_FALSE(same(ring.current(), first));
+  ASSERT_NE(ring.previous(), nullptr);
+  EXPECT_TRUE(same(*ring.previous(), first));
+  TicketKeyRing::Key second = ring.current();
+  // The schedule keeps its phase: the second key started at t0 + 1 h, so at t0 + 2 h 05 it
+  // retires and the first key (retired at t0 + 1 h) is gone.
+  ASSERT_TRUE(ring.Update(t0 + minutes(125), interval).has_value());
+  ASSERT_NE(ring.previous(), nullptr);
+  EXPECT_TRUE(same(*ring.previous(), second));
+  EXPECT_FALSE(same(*ring.previous(), first));
+  // After an idle spell of two intervals or more nothing old decrypts, whatever came last.
+  TicketKeyRing::Key third = ring.current();
+  ASSERT_TRUE(ring.Update(t0 + minutes(125) + hours(5), interval).has_value());
+  EXPECT_EQ(ring.previous(), nullptr);
+  EXPECT_FALSE(same(ring.current(), third));
+  EXPECT_FALSE(same(ring.current(), second));
 }
 
 TEST(ProxyRulesTest, MatchesWildcardsOnOneLeftMostLabel) {

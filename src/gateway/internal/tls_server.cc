@@ -330,21 +330,49 @@ int TlsServer::OnClientHello(SSL* ssl, int* alert) {
 }
 
 Status TlsServer::RotateTicketKeysIfDue() {
-  auto now = std::chrono::steady_clock::now();
-  bool fresh = rotated_at_ != std::chrono::steady_clock::time_point{};
-  if (fresh && now - rotated_at_ < options_.ticket_key_rotation) return Ok();
-  TicketKey next;
+  return ticket_keys_.Update(std::chrono::steady_clock::now(), options_.ticket_key_rotation);
+}
+
+TicketKeyRing::~TicketKeyRing() {
+  OPENSSL_cleanse(&current_, sizeof(current_));
+  OPENSSL_cleanse(&previous_, sizeof(previous_));
+}
+
+Status TicketKeyRing::Update(std::chrono::steady_clock::time_point now,
+                             std::chrono::steady_clock::duration interval) {
+  if (have_current_ && now - started_at_ < interval) return Ok();
+  Key next;
   if (RAND_bytes(next.name, sizeof(next.name)) != 1 ||
       RAND_bytes(next.aes_key, sizeof(next.aes_key)) != 1 ||
       RAND_bytes(next.hmac_key, sizeof(next.hmac_key)) != 1) {
+    OPENSSL_cleanse(&next, sizeof(next));
     return std::unexpected(TlsError(ErrorCode::kInternal, "RAND_bytes failed"));
   }
-  if (fresh) {
-    previous_key_ = current_key_;
-    have_previous_key_ = true;
+  // The previous key's decrypting interval is over in any case. The current key's encrypting
+  // interval ended at started_at_ + interval, so it may still decrypt until one interval after
+  // that, not from whenever the next handshake happens to come.
+  OPENSSL_cleanse(&previous_, sizeof(previous_));
+  have_previous_ = false;
+  if (have_current_) {
+    if (interval <= std::chrono::steady_clock::duration::zero()) {
+      previous_ = current_;  // a new key on every use (no real schedule)
+      have_previous_ = true;
+      started_at_ = now;
+    } else {
+      auto periods = (now - started_at_) / interval;
+      if (periods < 2) {
+        previous_ = current_;
+        have_previous_ = true;
+      }
+      started_at_ += periods * interval;
+    }
+  } else {
+    started_at_ = now;
   }
-  current_key_ = next;
-  rotated_at_ = now;
+  OPENSSL_cleanse(&current_, sizeof(current_));
+  current_ = next;
+  have_current_ = true;
+  OPENSSL_cleanse(&next, sizeof(next));
   return Ok();
 }
 
@@ -360,17 +388,22 @@ int TlsServer::TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned 
 // previous key), 0 (unknown key: full handshake) or -1 (error).
 int TlsServer::OnTicketKey(unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                            EVP_MAC_CTX* mac, int encrypt) {
-  TicketKey key;
+  TicketKeyRing::Key key;
+  struct Wipe {
+    TicketKeyRing::Key* key;
+    ~Wipe() { OPENSSL_cleanse(key, sizeof(*key)); }
+  } wipe{&key};
   int result = 1;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!RotateTicketKeysIfDue()) return -1;
+    const TicketKeyRing::Key* previous = ticket_keys_.previous();
     if (encrypt) {
-      key = current_key_;
-    } else if (std::memcmp(key_name, current_key_.name, 16) == 0) {
-      key = current_key_;
-    } else if (have_previous_key_ && std::memcmp(key_name, previous_key_.name, 16) == 0) {
-      key = previous_key_;
+      key = ticket_keys_.current();
+    } else if (std::memcmp(key_name, ticket_keys_.current().name, 16) == 0) {
+      key = ticket_keys_.current();
+    } else if (previous != nullptr && std::memcmp(key_name, previous->name, 16) == 0) {
+      key = *previous;
       result = 2;
     } else {
       return 0;
@@ -389,7 +422,6 @@ int TlsServer::OnTicketKey(unsigned char key_name[16], unsigned char* iv, EVP_CI
     if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes_key, iv) != 1) return -1;
   }
   if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
-  OPENSSL_cleanse(&key, sizeof(key));
   return result;
 }
 

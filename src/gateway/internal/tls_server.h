@@ -45,6 +45,39 @@ struct HandshakeChoice {
 std::shared_ptr<const CertifiedKey> ChooseCertificate(
     const std::vector<std::shared_ptr<const CertifiedKey>>& keys, std::string_view sigalgs);
 
+// Session-ticket keys (RFC 5077 §4) on a fixed schedule, kept apart from OpenSSL so the
+// schedule can be tested with any clock. A key encrypts for one interval and decrypts for one
+// more; Update is called before every use, so after an idle spell the keys are as old as the
+// schedule allows, never older. Retired keys are wiped with OPENSSL_cleanse. Not thread-safe.
+class TicketKeyRing {
+ public:
+  struct Key {
+    unsigned char name[16];
+    unsigned char aes_key[32];
+    unsigned char hmac_key[32];
+  };
+  TicketKeyRing() = default;
+  ~TicketKeyRing();
+  TicketKeyRing(const TicketKeyRing&) = delete;
+  TicketKeyRing& operator=(const TicketKeyRing&) = delete;
+
+  // Brings the keys up to date at now: the first call makes a key; once interval has passed
+  // since the current key's scheduled start it becomes the previous key (or is dropped too when
+  // a second interval has passed) and a new one starts. kInternal if RAND_bytes fails.
+  Status Update(std::chrono::steady_clock::time_point now,
+                std::chrono::steady_clock::duration interval);
+  const Key& current() const { return current_; }
+  // The previous key, or nullptr when there is none (or it has expired).
+  const Key* previous() const { return have_previous_ ? &previous_ : nullptr; }
+
+ private:
+  Key current_{};
+  Key previous_{};
+  bool have_current_ = false;
+  bool have_previous_ = false;
+  std::chrono::steady_clock::time_point started_at_{};
+};
+
 // The accepting context and its callbacks. Thread-safe: handshakes on every I/O thread call in.
 class TlsServer {
  public:
@@ -80,11 +113,6 @@ class TlsServer {
   size_t CachedContexts() const;
 
  private:
-  struct TicketKey {
-    unsigned char name[16];
-    unsigned char aes_key[32];
-    unsigned char hmac_key[32];
-  };
   struct CacheEntry {
     std::weak_ptr<const CertifiedKey> key;
     SslCtxPtr ctx;
@@ -112,10 +140,7 @@ class TlsServer {
   std::string default_server_name_;
   std::unordered_map<const void*, CacheEntry> cache_;
   size_t prune_at_ = 64;
-  TicketKey current_key_{};
-  TicketKey previous_key_{};
-  bool have_previous_key_ = false;
-  std::chrono::steady_clock::time_point rotated_at_{};
+  TicketKeyRing ticket_keys_;
 };
 
 }  // namespace autoseal::gateway::internal
