@@ -20,6 +20,9 @@ TEST(ProxyRulesTest, NormalizesHostFields) {
   EXPECT_FALSE(NormalizeHost("example.com:http"));
   EXPECT_FALSE(NormalizeHost("evil.com\r\nX: y"));
   EXPECT_FALSE(NormalizeHost("[::1"));
+  EXPECT_FALSE(NormalizeHost(":80"));
+  EXPECT_FALSE(NormalizeHost(":"));
+  EXPECT_FALSE(NormalizeHost(" :443 "));
 }
 
 TEST(ProxyRulesTest, SplitsAbsoluteFormTargets) {

@@ -75,6 +75,8 @@ std::optional<std::string> NormalizeHost(std::string_view host_field) {
     if (c < '0' || c > '9') return std::nullopt;
   }
   if (port.size() > 5) return std::nullopt;
+  // ":80" leaves no host at all (RFC 9110 §7.2: uri-host is not optional).
+  if (host.empty()) return std::nullopt;
   std::string out;
   out.reserve(host.size());
   for (char c : host) out += Lower(c);
