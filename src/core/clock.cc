@@ -1,7 +1,9 @@
 #include "core/clock.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 namespace autoseal {
 
@@ -14,7 +16,14 @@ int64_t ToUnixSeconds(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-TimePoint FromUnixSeconds(int64_t s) { return TimePoint(std::chrono::seconds(s)); }
+TimePoint FromUnixSeconds(int64_t s) {
+  // TimePoint counts nanoseconds in 64 bits, about ±292 years around 1970. Times outside
+  // (RFC 5280 §4.1.2.5's 99991231235959Z "no well-defined expiration", or hostile input)
+  // saturate one second inside the range, so that adding a fraction cannot overflow either.
+  constexpr int64_t kLimit = std::numeric_limits<TimePoint::rep>::max() /
+                                 TimePoint::period::den - 1;
+  return TimePoint(std::chrono::seconds(std::clamp(s, -kLimit, kLimit)));
+}
 
 std::string FormatRfc3339(TimePoint t) {
   using namespace std::chrono;

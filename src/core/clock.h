@@ -45,6 +45,7 @@ std::string FormatRfc3339(TimePoint t);
 Result<TimePoint> ParseRfc3339(std::string_view text);
 
 int64_t ToUnixSeconds(TimePoint t);
+// Saturates outside TimePoint's range (years 1678-2262): see clock.cc.
 TimePoint FromUnixSeconds(int64_t s);
 
 }  // namespace autoseal

@@ -141,7 +141,8 @@ Result<TimePoint> ParseTime(const Element& e, std::string_view what) {
                            std::chrono::day(static_cast<unsigned>(day))};
   // Second 60 is a leap second (X.680 §46.3), which certificates in the wild do carry.
   if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return Malformed(what, "impossible date or time");
-  return sys_days(ymd) + hours(hour) + minutes(minute) + seconds(second);
+  return FromUnixSeconds(
+      (sys_days(ymd) + hours(hour) + minutes(minute) + seconds(second)).time_since_epoch().count());
 }
 
 Result<Bytes> EncodeOid(std::string_view dotted) {

@@ -153,8 +153,7 @@ Result<TimePoint> ParseGeneralizedTime(std::string_view s) {
     }
   }
   time_t t = timegm(&tm);
-  return std::chrono::time_point_cast<std::chrono::system_clock::duration>(
-      std::chrono::system_clock::from_time_t(t) + std::chrono::microseconds(micros));
+  return FromUnixSeconds(t) + std::chrono::microseconds(micros);
 }
 
 std::string FormatGeneralizedTime(TimePoint t, int digits) {

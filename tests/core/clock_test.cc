@@ -2,8 +2,21 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace autoseal {
 namespace {
+
+TEST(UnixSeconds, TimesBeyondTimePointSaturateInsteadOfOverflowing) {
+  TimePoint max = FromUnixSeconds(std::numeric_limits<int64_t>::max());
+  TimePoint min = FromUnixSeconds(std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(FromUnixSeconds(253402300799), max);  // 9999-12-31T23:59:59Z saturates too
+  EXPECT_GT(max, FromUnixSeconds(9000000000));    // 2255 is still itself
+  EXPECT_LT(min, FromUnixSeconds(0));
+  // One second of headroom: adding a fraction of a second stays representable.
+  EXPECT_GT(max + std::chrono::milliseconds(999), max);
+  EXPECT_EQ(ToUnixSeconds(FromUnixSeconds(1795869296)), 1795869296);
+}
 
 TEST(Rfc3339, ParsesAndFormatsUtc) {
   auto t = ParseRfc3339("2026-11-28T12:34:56Z");

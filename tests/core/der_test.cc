@@ -81,6 +81,12 @@ TEST(Der, TimesOutsideRfc5280FormAreRefused) {
   EXPECT_FALSE(parse(kGeneralizedTime, "20230229000000Z").has_value());    // no such day
   EXPECT_FALSE(parse(kGeneralizedTime, "20240101240000Z").has_value());
   EXPECT_FALSE(parse(kOctetString, "20240101000000Z").has_value());
+  // RFC 5280 §4.1.2.5: 99991231235959Z means "no well-defined expiration". It lies beyond what
+  // TimePoint holds (2262) and saturates rather than overflowing: still later than any real date.
+  auto forever = parse(kGeneralizedTime, "99991231235959Z");
+  ASSERT_TRUE(forever.has_value());
+  EXPECT_GT(*forever, *ParseRfc3339("2262-01-01T00:00:00Z"));
+  EXPECT_LT(*parse(kGeneralizedTime, "00010101000000Z"), *ParseRfc3339("1700-01-01T00:00:00Z"));
   auto bad = parse(kUtcTime, "49123123595aZ");
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.error().message().find("notBefore"), std::string::npos);

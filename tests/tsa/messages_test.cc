@@ -59,6 +59,10 @@ TEST(GeneralizedTimeTest, DropsTrailingZeros) {
   EXPECT_EQ(*back, t);
   EXPECT_FALSE(ParseGeneralizedTime("20261128123456.120Z").has_value());
   EXPECT_FALSE(ParseGeneralizedTime("20261128123456").has_value());
+  // A token from year 3026 (a tampered genTime): later than anything, and no overflow (UBSan).
+  auto far = ParseGeneralizedTime("30260101000000.5Z");
+  ASSERT_TRUE(far.has_value());
+  EXPECT_GT(*far, *back);
 }
 
 TEST(RejectionTest, EncodesEachFailureInfoBit) {
