@@ -140,6 +140,22 @@ std::string CheckSignatureAlgorithm(const crypto::PublicKey& key, ByteView sig_o
   bool null_params = params.size() == 2 && params[0] == der::kNull && params[1] == 0;
   if (!params.empty() && !(key.Family() == crypto::KeyFamily::kRsa && null_params))
     problems->push_back("unexpected signature algorithm parameters");
+  // RFC 5753 §2.1.1 / RFC 4056 §3: an algorithm that names a hash names the SignerInfo's digest
+  // algorithm (rsaEncryption names none).
+  struct Named {
+    ByteView oid;
+    DigestAlgorithm hash;
+  };
+  const Named kNamed[] = {{oid::kEcdsaWithSha256, DigestAlgorithm::kSha256},
+                          {oid::kEcdsaWithSha384, DigestAlgorithm::kSha384},
+                          {oid::kEcdsaWithSha512, DigestAlgorithm::kSha512},
+                          {oid::kSha256WithRsa, DigestAlgorithm::kSha256},
+                          {oid::kSha384WithRsa, DigestAlgorithm::kSha384},
+                          {oid::kSha512WithRsa, DigestAlgorithm::kSha512}};
+  for (const Named& n : kNamed)
+    if (oid::Equal(sig_oid, n.oid) && n.hash != digest)
+      problems->push_back("signature algorithm " + der::OidToString(sig_oid) +
+                          " names another hash than the digest algorithm " + DigestText(digest));
   switch (key.Family()) {
     case crypto::KeyFamily::kEcdsa: {
       bool ok = oid::Equal(sig_oid, oid::kEcdsaWithSha256) ||

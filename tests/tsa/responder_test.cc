@@ -108,6 +108,32 @@ TEST_P(ResponderTest, EveryTamperedByteIsRejected) {
   EXPECT_EQ(accepted, 0);
 }
 
+TEST_P(ResponderTest, SignatureAlgorithmNamingAnotherHashIsReported) {
+  // The SignerInfo's signatureAlgorithm (the last such OID in the token) changed from
+  // ...-with-SHA256 to ...-with-SHA384: the signature still verifies over the same bytes, but the
+  // algorithm no longer names the digest algorithm (RFC 5753 §2.1.1, RFC 4056 §3).
+  auto responder = Make();
+  Bytes token = *Parse(responder->Respond(Query())).token;
+  const Bytes ecdsa_sha256 = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+  const Bytes rsa_sha256 = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b};
+  // Only past the signed attributes (the messageDigest attribute's OID), not in a certificate.
+  const Bytes message_digest = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04};
+  size_t from = 0;
+  for (size_t i = 0; i + message_digest.size() <= token.size(); ++i)
+    if (std::equal(message_digest.begin(), message_digest.end(), token.begin() + static_cast<long>(i))) from = i;
+  size_t at = std::string::npos, length = 0;
+  for (const Bytes* oid : {&ecdsa_sha256, &rsa_sha256}) {
+    for (size_t i = from; i + oid->size() <= token.size(); ++i)
+      if (std::equal(oid->begin(), oid->end(), token.begin() + static_cast<long>(i))) at = i, length = oid->size();
+  }
+  if (at == std::string::npos) GTEST_SKIP() << "no hash-naming signature algorithm in this token";
+  token[at + length - 1] += 1;  // ...02 → ...03, ...0b → ...0c: the SHA-384 sibling
+  TokenReport report = VerifyToken(token, VerifyWith());
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(::testing::PrintToString(report.problems).find("names another hash"), std::string::npos)
+      << ::testing::PrintToString(report.problems);
+}
+
 TEST_P(ResponderTest, UntrustedRootIsReported) {
   auto responder = Make();
   VerifyTokenOptions v = VerifyWith();
