@@ -61,8 +61,41 @@ Result<std::string> ReadFile(const std::string& path, size_t max_size) {
   return out;
 }
 
+namespace {
+
+// Writes to something that is not a regular file (a device, FIFO or socket) in place.
+Status WriteInPlace(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Fail(ErrorCode::kIo, Errno("cannot open", path));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      auto err = Errno("cannot write", path);
+      ::close(fd);
+      return Fail(ErrorCode::kIo, err);
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) return Fail(ErrorCode::kIo, Errno("cannot close", path));
+  return Ok();
+}
+
+}  // namespace
+
 Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode,
                        Overwrite overwrite) {
+  // An existing target that is not a regular file (-o /dev/null, -o /dev/stdout) is written in
+  // place: there is nothing to make atomic, and renaming over it would replace the device node
+  // or the symlink itself.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) return Fail(ErrorCode::kIo, path + " is a directory");
+    if (overwrite == Overwrite::kNo)
+      return Fail(ErrorCode::kAlreadyExists, path + " already exists; not overwriting it");
+    return WriteInPlace(path, data);
+  }
   const std::string dir = DirName(path);
   std::string tmp = path + ".tmp.XXXXXX";
   int fd = ::mkstemp(tmp.data());

@@ -17,7 +17,8 @@ enum class Overwrite { kNo, kYes };
 // Writes data to path atomically and durably: a temporary file in the same directory with the
 // given mode, fsync, then rename (Overwrite::kYes) or link (kNo: fails with kAlreadyExists if path
 // exists, never replacing it), then fsync of the directory. A crash leaves either the old state or
-// the complete new file, never a partial one.
+// the complete new file, never a partial one. An existing target that is not a regular file (a
+// device such as /dev/null, a FIFO, /dev/stdout) is written in place instead, never replaced.
 Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode = 0644,
                        Overwrite overwrite = Overwrite::kYes);
 

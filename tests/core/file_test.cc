@@ -1,5 +1,6 @@
 #include "core/file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,24 @@ TEST_F(FileTest, AtomicWriteCreatesFileWithMode) {
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(*ReadFile(path), "secret");
+}
+
+TEST_F(FileTest, ATargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced) {
+  // What `-o /dev/null` or `-o /dev/stdout` meets: renaming over it would replace the node.
+  auto fifo = (dir_ / "pipe").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // so the writer's open succeeds
+  ASSERT_GE(reader, 0);
+  ASSERT_TRUE(WriteFileAtomic(fifo, "through the pipe").has_value());
+  char buf[64] = {};
+  ssize_t n = ::read(reader, buf, sizeof buf);
+  ::close(reader);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0), "through the pipe");
+  struct stat st;
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced by a file";
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}), 1);  // no temporaries
+  EXPECT_FALSE(WriteFileAtomic(dir_.string(), "x").has_value());  // a directory is an error
 }
 
 TEST_F(FileTest, NoOverwriteKeepsExistingFileAndLeavesNoTemporaries) {
