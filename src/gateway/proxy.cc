@@ -93,14 +93,6 @@ SteadyClock::time_point CoarseNow() {
       std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
 }
 
-std::string EndpointString(const tcp::endpoint& endpoint) {
-  asio::ip::address address = endpoint.address();
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-  }
-  return net::FormatHostPort(address.to_string(), endpoint.port());
-}
-
 std::string AddressString(const tcp::endpoint& endpoint) {
   asio::ip::address address = endpoint.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -109,23 +101,8 @@ std::string AddressString(const tcp::endpoint& endpoint) {
   return address.to_string();
 }
 
-// The IMF-fixdate for now (RFC 9110 §5.6.7), recomputed at most once a second per thread.
-std::string_view HttpDateNow() {
-  thread_local std::time_t cached_second = -1;
-  thread_local char cached[32];
-  std::time_t now = std::time(nullptr);
-  if (now != cached_second) {
-    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::tm tm;
-    gmtime_r(&now, &tm);
-    std::snprintf(cached, sizeof(cached), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
-                  tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    cached_second = now;
-  }
-  return cached;
+std::string EndpointString(const tcp::endpoint& endpoint) {
+  return net::FormatHostPort(AddressString(endpoint), endpoint.port());
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -560,7 +537,7 @@ Task<bool> Session<Stream>::Respond(int status, std::string_view content_type,
   head += ' ';
   head += net::ReasonPhrase(status);
   head += "\r\nDate: ";
-  head += HttpDateNow();
+  head += net::HttpDateNow();
   head += "\r\nContent-Type: ";
   head += content_type;
   head += "\r\nContent-Length: ";

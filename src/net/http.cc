@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 
 namespace autoseal::net {
 namespace {
@@ -221,6 +223,24 @@ std::string FormatHostPort(std::string_view host, uint16_t port) {
   }
   out.append(":").append(std::to_string(port));
   return out;
+}
+
+std::string_view HttpDateNow() {
+  thread_local std::time_t cached_second = -1;
+  thread_local char cached[32];
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::tm tm;
+    gmtime_r(&now, &tm);
+    std::snprintf(cached, sizeof(cached), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                  tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                  tm.tm_sec);
+    cached_second = now;
+  }
+  return cached;
 }
 
 }  // namespace autoseal::net

@@ -92,4 +92,8 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view address)
 // Formats host and port back into "host:port", bracketing IPv6 literals ("[::1]:443").
 std::string FormatHostPort(std::string_view host, uint16_t port);
 
+// The current time as an IMF-fixdate for the Date header (RFC 9110 §5.6.7), recomputed at most
+// once a second per thread. The view stays valid on the calling thread until its next call.
+std::string_view HttpDateNow();
+
 }  // namespace autoseal::net

@@ -83,25 +83,6 @@ bool IsFieldValue(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
-// The IMF-fixdate for now (RFC 9110 §5.6.7), recomputed at most once a second per thread.
-std::string_view HttpDateNow() {
-  thread_local std::time_t cached_second = -1;
-  thread_local char cached[32];
-  std::time_t now = std::time(nullptr);
-  if (now != cached_second) {
-    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::tm tm;
-    gmtime_r(&now, &tm);
-    std::snprintf(cached, sizeof(cached), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
-                  tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    cached_second = now;
-  }
-  return cached;
-}
-
 // Logs an exception that ended a coroutine; the completion token of every co_spawn, so no
 // exception reaches io_context::run().
 void LogCoroutineException(std::exception_ptr e, const char* what) {
@@ -351,7 +332,7 @@ http::response<http::string_body> Session<Stream>::BuildResponse(HttpResponse re
     if (EqualsIgnoreCase(name, "Date")) has_date = true;
     res.insert(name, value);
   }
-  if (!has_date) res.set(http::field::date, HttpDateNow());
+  if (!has_date) res.set(http::field::date, net::HttpDateNow());
   if (status == 204 || status == 304) {
     // RFC 9110 §15.3.5, §15.4.5: no content.
   } else if (head) {
@@ -371,7 +352,7 @@ asio::awaitable<void> Session<Stream>::SendErrorAndClose(int status, unsigned ve
   res.version(version >= 11 ? 11 : 10);
   res.result(static_cast<unsigned>(status));
   res.reason(ReasonPhrase(status));
-  res.set(http::field::date, HttpDateNow());
+  res.set(http::field::date, net::HttpDateNow());
   res.set(http::field::content_type, "text/plain; charset=utf-8");
   res.body() = std::string(ReasonPhrase(status)) + "\n";
   res.content_length(res.body().size());
