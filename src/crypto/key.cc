@@ -183,25 +183,17 @@ std::optional<EvpPkeyPtr> FromCommonSpki(ByteView der) {
     auto n = nums.Next();
     auto e = nums.Next();
     if (!n || !e || n->tag != der::kInteger || e->tag != der::kInteger || !nums.empty() ||
-        !der::CheckPositiveInteger(n->contents, "n") || !der::CheckPositiveInteger(e->contents, "e") ||
-        e->contents.size() > 8)
+        !der::CheckPositiveInteger(n->contents, "n") || !der::CheckPositiveInteger(e->contents, "e"))
       return std::nullopt;
-    BignumPtr bn_n(BN_bin2bn(n->contents.data(), static_cast<int>(n->contents.size()), nullptr));
-    BignumPtr bn_e(BN_bin2bn(e->contents.data(), static_cast<int>(e->contents.size()), nullptr));
-    std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
-    if (!bn_n || !bn_e || !bld ||
-        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
+    // Keys FromRsaComponents refuses (below 2048 bits, say) go through d2i_PUBKEY, so that
+    // policy, not parsing, names what is wrong with them.
+    auto rsa = PublicKey::FromRsaComponents(n->contents, e->contents);
+    if (!rsa) {
       ClearOpenSslErrors();
       return std::nullopt;
     }
-    std::unique_ptr<OSSL_PARAM, ParamDeleter> p(OSSL_PARAM_BLD_to_param(bld.get()));
-    auto pkey = p ? FromData("RSA", p.get()) : Result<EvpPkeyPtr>(Fail(ErrorCode::kInternal, ""));
-    if (!pkey) {
-      ClearOpenSslErrors();
-      return std::nullopt;
-    }
-    return std::move(*pkey);
+    EVP_PKEY_up_ref(rsa->evp());  // shared with rsa, which goes out of scope
+    return EvpPkeyPtr(rsa->evp());
   }
   return std::nullopt;
 }
