@@ -1,51 +1,345 @@
 #include "ct/internal/http_front.h"
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+#include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "core/log.h"
+#include "net/request_parser.h"
 
 namespace autoseal::ct::internal {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
 
-class FrontImpl : public std::enable_shared_from_this<FrontImpl> {
+namespace {
+
+// A request is read into the session's buffer in pieces of at least this much.
+constexpr size_t kReadChunk = 8192;
+constexpr size_t kMaxHeadBytes = 16 * 1024;
+// After an error response, unread input is discarded for this long / this much before closing,
+// so the client reads the response instead of a reset (RFC 9112 §9.6).
+constexpr auto kLingerTimeout = std::chrono::seconds(5);
+constexpr size_t kLingerBytes = 64u << 20;
+
+class Session;
+
+// One I/O thread with its own io_context: a session lives on one worker, and only that thread
+// touches its socket and buffers, so nothing per connection is locked. Responses computed on other
+// threads (the log's sequencer) are posted to it.
+struct Worker {
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
+  std::thread thread;
+  std::list<Session*> sessions;  // for the timeout sweep and Stop(); this thread only
+};
+
+}  // namespace
+
+class FrontImpl {
  public:
   FrontImpl(FrontOptions options, AsyncHandler handler)
-      : options_(std::move(options)), handler_(std::move(handler)), acceptor_(io_) {}
+      : options_(std::move(options)), handler_(std::move(handler)) {
+    unsigned n = options_.threads != 0 ? options_.threads
+                                       : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
+    acceptor_.emplace(*workers_[0]->io);
+  }
+  ~FrontImpl() {
+    Stop();
+    acceptor_.reset();
+    // Destroying each io_context destroys the handlers still queued in it (responses posted after
+    // Stop included) and with them the last references to their sessions (Asio's documented
+    // clean-up path); the sessions unlink themselves from their worker, which still exists.
+    for (auto& w : workers_) w->io.reset();
+  }
 
   Status Bind() {
     auto hp = TRY(net::ParseHostPort(options_.listen));
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(hp.first, ec);
-    if (ec) return Fail(ErrorCode::kInvalidArgument, "listen address must be an IP literal: " + options_.listen);
+    if (ec)
+      return Fail(ErrorCode::kInvalidArgument,
+                  "listen address must be an IP literal: " + options_.listen);
     tcp::endpoint ep(addr, hp.second);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Fail(ErrorCode::kNetwork, "cannot listen on " + options_.listen + ": " + ec.message());
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return Fail(ErrorCode::kNetwork, "cannot listen on " + options_.listen + ": " + ec.message());
+    local_ = acceptor_->local_endpoint(ec);
     return Ok();
   }
 
+  void Start();
+  void Stop();
+
+  uint16_t Port() const { return local_.port(); }
+  std::string LocalAddress() const {
+    return net::FormatHostPort(local_.address().to_string(), local_.port());
+  }
+  const FrontOptions& options() const { return options_; }
+  const AsyncHandler& handler() const { return handler_; }
+
+ private:
+  void Accept();
+  void Sweep(Worker& w, std::shared_ptr<asio::steady_timer> timer);
+
+  FrontOptions options_;
+  AsyncHandler handler_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::optional<tcp::acceptor> acceptor_;
+  tcp::endpoint local_;
+  size_t next_worker_ = 0;  // accept handler only (worker 0's thread)
+  std::mutex mu_;
+  bool started_ = false, stopped_ = false;
+};
+
+namespace {
+
+// One HTTP/1.1 connection: reads a request into buf_, hands it to the handler, waits for the
+// response (which may come from another thread), writes it, and goes on with the next request
+// (pipelined bytes already in buf_ included). Exactly one operation is pending at any time.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Worker& worker, FrontImpl& front)
+      : socket_(std::move(socket)), worker_(worker), front_(front) {
+    position_ = worker_.sessions.insert(worker_.sessions.end(), this);
+  }
+  ~Session() { worker_.sessions.erase(position_); }
+
   void Start() {
-    std::lock_guard lock(mu_);
-    if (started_) return;
-    started_ = true;
-    Accept();
-    unsigned n = options_.threads != 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] {
+    buf_.resize(kReadChunk);
+    Read();
+  }
+
+  // Closes the socket; the pending operation completes with an error and the session ends.
+  void Close() {
+    deadline_ = SteadyClock::time_point::max();
+    boost::system::error_code ec;
+    socket_.close(ec);
+  }
+  SteadyClock::time_point deadline() const { return deadline_; }
+
+ private:
+  void SetDeadline(std::chrono::milliseconds d) { deadline_ = SteadyClock::now() + d; }
+
+  void Read() {
+    if (have_ > 0 && Process()) return;
+    if (buf_.size() - have_ < kReadChunk / 2)
+      buf_.resize(std::max(buf_.size() * 2, have_ + kReadChunk));
+    if (have_ == 0) SetDeadline(front_.options().idle_timeout);
+    socket_.async_read_some(asio::buffer(buf_.data() + have_, buf_.size() - have_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              if (ec) {
+                                self->Close();
+                                return;
+                              }
+                              if (self->have_ == 0)
+                                self->SetDeadline(self->front_.options().read_timeout);
+                              self->have_ += n;
+                              self->Read();
+                            });
+  }
+
+  // Acts on what is buffered; false when more input is needed.
+  bool Process() {
+    std::string_view in(buf_.data(), have_);
+    net::ParseRequestHead(in, kMaxHeadBytes, &head_);
+    if (head_.status == net::RequestHead::Status::kIncomplete) return false;
+    if (head_.status == net::RequestHead::Status::kError) {
+      WriteError(net::HttpResponse::Text(head_.http_status,
+                                         std::string(net::ReasonPhrase(head_.http_status)) + "\n"));
+      return true;
+    }
+    const size_t max_body = front_.options().max_body_bytes;
+    size_t consumed;
+    if (head_.chunked) {
+      request_.body.clear();
+      long r = net::DecodeChunkedBody(in.substr(head_.head_bytes), max_body, &request_.body);
+      if (r == -413) return WriteTooLarge();
+      if (r < 0) {
+        WriteError(net::HttpResponse::Text(400, "malformed chunked body\n"));
+        return true;
+      }
+      if (r == 0) return ContinueIfExpected();
+      consumed = head_.head_bytes + static_cast<size_t>(r);
+    } else {
+      if (head_.content_length > max_body) return WriteTooLarge();
+      if (have_ < head_.head_bytes + head_.content_length) {
+        if (buf_.size() < head_.head_bytes + head_.content_length)
+          buf_.resize(head_.head_bytes + head_.content_length);
+        return ContinueIfExpected();
+      }
+      consumed = head_.head_bytes + static_cast<size_t>(head_.content_length);
+      request_.body.assign(in.substr(head_.head_bytes, static_cast<size_t>(head_.content_length)));
+    }
+    // The request is complete. Its fields are copied into request_, whose strings keep their
+    // capacity from request to request.
+    request_.method.assign(head_.method);
+    request_.target.assign(head_.target);
+    request_.version.assign(head_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1");
+    request_.headers.resize(head_.fields.size());
+    for (size_t i = 0; i < head_.fields.size(); ++i) {
+      request_.headers[i].first.assign(head_.fields[i].first);
+      request_.headers[i].second.assign(head_.fields[i].second);
+    }
+    keep_alive_ = head_.keep_alive;
+    head_request_ = request_.method == "HEAD";
+    consumed_ = consumed;
+    deadline_ = SteadyClock::time_point::max();  // the log answers within its period
+    continue_sent_ = false;
+    // The callback hands its reference on (mutable, moved out), so that the session is never
+    // destroyed on the thread that answered, which does not own it.
+    front_.handler()(request_, [self = shared_from_this()](net::HttpResponse res) mutable {
+      Session* s = self.get();
+      s->Respond(std::move(res), std::move(self));
+    });
+    return true;
+  }
+
+  // RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for 100 before the body.
+  bool ContinueIfExpected() {
+    if (!head_.expect_continue || continue_sent_ || have_ > head_.head_bytes) return false;
+    continue_sent_ = true;
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    SetDeadline(front_.options().read_timeout);
+    asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        if (ec) {
+                          self->Close();
+                          return;
+                        }
+                        self->Read();
+                      });
+    return true;
+  }
+
+  bool WriteTooLarge() {
+    WriteError(front_.options().too_large);
+    return true;
+  }
+
+  // Answers and then discards input until the client closes (lingering close).
+  void WriteError(const net::HttpResponse& res) {
+    keep_alive_ = false;
+    linger_ = true;
+    out_.clear();
+    net::SerializeResponse(res, false, false, &out_);
+    Send();
+  }
+
+  // Called exactly once per request, on any thread. After Stop() the posted response is never
+  // run: it is destroyed, with the session, when the worker's io_context is.
+  void Respond(net::HttpResponse res, std::shared_ptr<Session> self) {
+    if (worker_.io->get_executor().running_in_this_thread()) {
+      Deliver(std::move(res));
+      return;
+    }
+    asio::post(*worker_.io, [self = std::move(self), res = std::move(res)]() mutable {
+      self->Deliver(std::move(res));
+    });
+  }
+
+  void Deliver(net::HttpResponse res) {
+    out_.clear();
+    net::SerializeResponse(res, keep_alive_, head_request_, &out_);
+    // Drop the answered request from the buffer; pipelined bytes after it stay.
+    std::memmove(buf_.data(), buf_.data() + consumed_, have_ - consumed_);
+    have_ -= consumed_;
+    consumed_ = 0;
+    Send();
+  }
+
+  void Send() {
+    SetDeadline(std::chrono::seconds(30));
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [self = shared_from_this()](boost::system::error_code ec, size_t) {
+          if (ec) {
+            self->Close();
+            return;
+          }
+          if (self->linger_) {
+            self->Linger();
+            return;
+          }
+          if (!self->keep_alive_) {
+            boost::system::error_code ignored;
+            self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+            self->linger_ = true;
+            self->Linger();
+            return;
+          }
+          if (self->buf_.size() > 4 * kReadChunk && self->have_ < kReadChunk) {
+            self->buf_.resize(
+                kReadChunk);  // a large body's buffer is not kept for the connection's life
+            self->buf_.shrink_to_fit();
+          }
+          self->Read();
+        });
+  }
+
+  void Linger() {
+    if (!lingering_) {
+      lingering_ = true;
+      boost::system::error_code ec;
+      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      deadline_ = SteadyClock::now() + kLingerTimeout;
+      buf_.resize(16 * 1024);
+    }
+    socket_.async_read_some(asio::buffer(buf_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kLingerBytes) {
+                                self->Close();
+                                return;
+                              }
+                              self->Linger();
+                            });
+  }
+
+  tcp::socket socket_;
+  Worker& worker_;
+  FrontImpl& front_;
+  std::list<Session*>::iterator position_;
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
+  std::vector<char> buf_;
+  size_t have_ = 0;      // bytes of input in buf_
+  size_t consumed_ = 0;  // length of the request being answered
+  net::RequestHead head_;
+  net::HttpRequest request_;
+  std::string out_;
+  bool keep_alive_ = true, head_request_ = false, continue_sent_ = false;
+  bool linger_ = false, lingering_ = false;
+  size_t drained_ = 0;
+};
+
+}  // namespace
+
+void FrontImpl::Start() {
+  std::lock_guard lock(mu_);
+  if (started_ || stopped_) return;
+  started_ = true;
+  Accept();
+  for (auto& w : workers_) {
+    Sweep(*w, std::make_shared<asio::steady_timer>(*w->io));
+    Worker* worker = w.get();
+    worker->thread = std::thread([worker] {
       for (;;) {
         try {
-          io_.run();
+          worker->io->run();
           return;
         } catch (const std::exception& e) {
           autoseal::Log(LogLevel::kError, "ct http: handler threw", {{"error", e.what()}});
@@ -53,188 +347,58 @@ class FrontImpl : public std::enable_shared_from_this<FrontImpl> {
       }
     });
   }
+}
 
-  void Stop() {
-    std::lock_guard lock(mu_);
-    if (stopped_) return;
-    stopped_ = true;
-    asio::post(io_, [self = shared_from_this()] {
-      boost::system::error_code ec;
-      self->acceptor_.close(ec);
-    });
-    io_.stop();
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-
-  uint16_t Port() const { return acceptor_.local_endpoint().port(); }
-  std::string LocalAddress() const {
-    auto ep = acceptor_.local_endpoint();
-    return net::FormatHostPort(ep.address().to_string(), ep.port());
-  }
-
-  const FrontOptions& options() const { return options_; }
-  const AsyncHandler& handler() const { return handler_; }
-
- private:
-  void Accept();
-
-  FrontOptions options_;
-  AsyncHandler handler_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::mutex mu_;
-  bool started_ = false, stopped_ = false;
-  std::vector<std::thread> threads_;
-};
-
-namespace {
-
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, std::shared_ptr<FrontImpl> front)
-      : stream_(std::move(socket)), front_(std::move(front)) {}
-
-  void Read() {
-    parser_.emplace();
-    parser_->body_limit(front_->options().max_body_bytes);
-    parser_->header_limit(16 * 1024);
-    stream_.expires_after(front_->options().idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
-  }
-
- private:
-  // RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" (curl does for bodies over 1 KiB)
-  // waits for an interim response before sending the body.
-  void OnHeader(beast::error_code ec) {
-    if (ec) {
-      OnRead(ec);
-      return;
+void FrontImpl::Sweep(Worker& w, std::shared_ptr<asio::steady_timer> timer) {
+  // Timeouts by a coarse sweep per thread instead of a timer per operation (net/server.cc does
+  // the same): a request costs a clock read, not timer-queue updates.
+  auto interval = std::clamp<std::chrono::milliseconds>(
+      std::min(options_.idle_timeout, options_.read_timeout) / 4, std::chrono::milliseconds(5),
+      std::chrono::milliseconds(1000));
+  timer->expires_after(interval);
+  timer->async_wait([this, &w, timer](boost::system::error_code ec) {
+    if (ec) return;
+    auto now = SteadyClock::now();
+    for (auto it = w.sessions.begin(); it != w.sessions.end();) {
+      Session* s = *it++;  // Close() may not end the session at once, but never erases here
+      if (s->deadline() <= now) s->Close();
     }
-    auto expect = parser_->get()[http::field::expect];
-    if (!parser_->is_done() && beast::iequals(expect, "100-continue")) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
-                        [self = shared_from_this()](beast::error_code ec, size_t) {
-                          if (ec) {
-                            self->Close();
-                            return;
-                          }
-                          self->ReadBody();
-                        });
-      return;
-    }
-    ReadBody();
-  }
-
-  void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
-  }
-
-  void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
-        ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::eof) {
-      Close();
-      return;
-    }
-    if (ec == http::error::body_limit) {
-      // Answer, then keep reading (and discarding) what the client is still sending: closing at
-      // once would reset the connection and the client would never see the 400.
-      keep_alive_ = false;
-      drain_ = true;
-      Write(front_->options().too_large);
-      return;
-    }
-    if (ec) {
-      keep_alive_ = false;
-      Write(net::HttpResponse::Text(400, "malformed HTTP request\n"));
-      return;
-    }
-    auto& req = parser_->get();
-    keep_alive_ = req.keep_alive();
-    head_ = req.method() == http::verb::head;
-    net::HttpRequest r;
-    r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
-    for (const auto& f : req) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-    r.body = std::move(req.body());
-    auto self = shared_from_this();
-    front_->handler()(r, [self](net::HttpResponse res) {
-      asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
-    });
-  }
-
-  void Write(net::HttpResponse res) {
-    auto msg = std::make_shared<http::response<http::string_body>>();
-    msg->result(static_cast<unsigned>(res.status));
-    msg->version(11);
-    for (auto& [k, v] : res.headers) {
-      if (net::EqualsIgnoreCase(k, "Content-Length") || net::EqualsIgnoreCase(k, "Transfer-Encoding")) continue;
-      msg->insert(k, v);
-    }
-    msg->body() = std::move(res.body);
-    msg->keep_alive(keep_alive_);
-    msg->prepare_payload();
-    if (head_) msg->body().clear();  // Content-Length stays that of the full body
-    stream_.expires_after(std::chrono::seconds(30));
-    http::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, size_t) {
-      if (!ec && self->drain_) {
-        self->Drain();
-        return;
-      }
-      if (ec || !self->keep_alive_) {
-        self->Close();
-        return;
-      }
-      self->Read();
-    });
-  }
-
-  void Drain() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(5));
-    drain_buffer_.resize(16 * 1024);
-    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
-      self->drained_ += n;
-      if (ec || self->drained_ > (64u << 20)) {
-        self->Close();
-        return;
-      }
-      self->Drain();
-    });
-  }
-
-  void Close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
-  }
-
-  beast::tcp_stream stream_;
-  std::shared_ptr<FrontImpl> front_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  bool keep_alive_ = true;
-  bool head_ = false;
-  bool drain_ = false;
-  std::vector<char> drain_buffer_;
-  size_t drained_ = 0;
-};
-
-}  // namespace
+    Sweep(w, timer);
+  });
+}
 
 void FrontImpl::Accept() {
-  acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
-    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+  Worker& w = *workers_[next_worker_];
+  next_worker_ = (next_worker_ + 1) % workers_.size();
+  acceptor_->async_accept(*w.io, [this, &w](boost::system::error_code ec, tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
     if (!ec) {
       s.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(s), self)->Read();
+      // Started on its own worker's thread: only that thread touches the session.
+      asio::post(*w.io, [this, &w, s = std::move(s)]() mutable {
+        std::make_shared<Session>(std::move(s), w, *this)->Start();
+      });
     }
-    self->Accept();
+    Accept();
   });
+}
+
+void FrontImpl::Stop() {
+  std::lock_guard lock(mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  if (started_) {
+    asio::post(*workers_[0]->io, [this] {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+    });
+    for (auto& w : workers_) w->io->stop();
+    for (auto& w : workers_)
+      if (w->thread.joinable()) w->thread.join();
+  }
+  // The threads are gone: close every connection from here.
+  for (auto& w : workers_)
+    for (Session* s : w->sessions) s->Close();
 }
 
 Result<std::unique_ptr<HttpFront>> HttpFront::Create(FrontOptions options, AsyncHandler handler) {

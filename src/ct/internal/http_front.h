@@ -3,7 +3,10 @@
 // An asynchronous HTTP/1.1 front for the CT log. net::HttpServer calls a synchronous handler on
 // its I/O thread, but add-chain waits up to one sequencing period for durability: thousands of
 // submissions are in flight at once, so the handler here answers through a callback that may run
-// later on any thread. Private to ct/; Beast stays in the .cc.
+// later on any thread. It is built for that load: one io_context per thread with no strands,
+// per-connection buffers reused from request to request, net::ParseRequestHead instead of a
+// general parser, timeouts by a periodic sweep instead of a timer per operation. Private to ct/;
+// Asio stays in the .cc.
 
 #include <chrono>
 #include <cstdint>
@@ -24,7 +27,8 @@ struct FrontOptions {
   std::string listen = "127.0.0.1:0";
   unsigned threads = 0;  // 0: one per core
   size_t max_body_bytes = 512 * 1024;
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};  // between requests
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};  // from a request's first byte
   // The body of a 400 for requests whose body exceeds max_body_bytes (CT: a JSON error).
   net::HttpResponse too_large;
 };
@@ -36,7 +40,10 @@ class HttpFront {
   static Result<std::unique_ptr<HttpFront>> Create(FrontOptions options, AsyncHandler handler);
   ~HttpFront();
   void Start();
-  void Stop();  // idempotent; closes connections and joins the threads
+  // Idempotent; closes connections and joins the threads. Responses given after Stop() are
+  // dropped. Every respond callback must have run or been destroyed before the HttpFront is
+  // destroyed (CtService stops and destroys the log first).
+  void Stop();
   uint16_t Port() const;
   std::string LocalAddress() const;
 
