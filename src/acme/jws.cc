@@ -203,14 +203,19 @@ std::optional<Problem> VerifyJws(const JwsMessage& msg, const crypto::PublicKey&
                            key.Description() + " key");
   std::string input = msg.protected_b64 + "." + msg.payload_b64;
   Bytes sig = msg.signature;
-  if (size_t field = FieldBytes(msg.alg); field != 0) {
+  size_t field = FieldBytes(msg.alg);
+  if (field != 0) {
     if (sig.size() != 2 * field) return Malformed("JWS signature has the wrong length for " + std::string(JwsAlgorithmName(msg.alg)));
-    auto der = crypto::EcdsaSignatureFromRaw(sig);
-    if (!der) return Malformed("JWS signature is malformed");
-    sig = std::move(*der);
+    if (!prepared) {
+      auto der = crypto::EcdsaSignatureFromRaw(sig);
+      if (!der) return Malformed("JWS signature is malformed");
+      sig = std::move(*der);
+    }
   }
-  bool ok = prepared ? prepared->Verify(AsBytes(input), sig).has_value()
-                     : crypto::Verify(key, AsBytes(input), sig).has_value();
+  // A prepared verifier takes ES* signatures in their JWS r||s form (P-256 without a DER round trip).
+  bool ok = !prepared     ? crypto::Verify(key, AsBytes(input), sig).has_value()
+            : field != 0 ? prepared->VerifyEcdsaRaw(AsBytes(input), sig).has_value()
+                         : prepared->Verify(AsBytes(input), sig).has_value();
   if (!ok) return Malformed("JWS signature does not verify");
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -29,6 +30,10 @@ AUTOSEAL_OSSL_DELETER(EVP_MD_CTX, EVP_MD_CTX_free)
 AUTOSEAL_OSSL_DELETER(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free)
 AUTOSEAL_OSSL_DELETER(BIO, BIO_free_all)
 AUTOSEAL_OSSL_DELETER(BIGNUM, BN_free)
+AUTOSEAL_OSSL_DELETER(BN_CTX, BN_CTX_free)
+AUTOSEAL_OSSL_DELETER(EC_GROUP, EC_GROUP_free)
+AUTOSEAL_OSSL_DELETER(EC_POINT, EC_POINT_free)
+AUTOSEAL_OSSL_DELETER(ECDSA_SIG, ECDSA_SIG_free)
 AUTOSEAL_OSSL_DELETER(X509, X509_free)
 AUTOSEAL_OSSL_DELETER(X509_REQ, X509_REQ_free)
 AUTOSEAL_OSSL_DELETER(X509_CRL, X509_CRL_free)
@@ -55,6 +60,10 @@ using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EVP_MD_CTXDeleter>;
 using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, EVP_CIPHER_CTXDeleter>;
 using BioPtr = std::unique_ptr<BIO, BIODeleter>;
 using BignumPtr = std::unique_ptr<BIGNUM, BIGNUMDeleter>;
+using BnCtxPtr = std::unique_ptr<BN_CTX, BN_CTXDeleter>;
+using EcGroupPtr = std::unique_ptr<EC_GROUP, EC_GROUPDeleter>;
+using EcPointPtr = std::unique_ptr<EC_POINT, EC_POINTDeleter>;
+using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, ECDSA_SIGDeleter>;
 using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 using X509ReqPtr = std::unique_ptr<X509_REQ, X509_REQDeleter>;
 using X509CrlPtr = std::unique_ptr<X509_CRL, X509_CRLDeleter>;
