@@ -1,11 +1,13 @@
 #include "crypto/p256_verify.h"
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
 #include "crypto/ossl.h"
 
@@ -179,16 +181,28 @@ std::optional<P256Signature> ParseRawP256Signature(ByteView raw) {
 Result<std::unique_ptr<P256Verifier>> P256Verifier::Create(const PublicKey& key,
                                                           VerifyTablePolicy policy) {
   if (key.Family() != KeyFamily::kEcdsa) return Fail(ErrorCode::kUnsupported, "not an ECDSA key");
-  auto ec = key.EcComponents();
-  if (!ec || ec->curve != "P-256") return Fail(ErrorCode::kUnsupported, "not a P-256 key");
+  // Read-only parameter queries (the key is shared): a named P-256 group and the affine point.
+  // Keys with explicit parameters have no group name and keep the EVP path.
+  char group[32] = {0};
+  size_t group_len = 0;
+  BIGNUM* x_raw = nullptr;
+  BIGNUM* y_raw = nullptr;
+  bool named = EVP_PKEY_get_utf8_string_param(key.evp(), OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                              sizeof group, &group_len) == 1 &&
+               std::string_view(group, group_len) == "prime256v1";
+  bool have_point = named && EVP_PKEY_get_bn_param(key.evp(), OSSL_PKEY_PARAM_EC_PUB_X, &x_raw) == 1 &&
+                    EVP_PKEY_get_bn_param(key.evp(), OSSL_PKEY_PARAM_EC_PUB_Y, &y_raw) == 1;
+  BignumPtr x(x_raw), y(y_raw);
+  if (!have_point) {
+    ClearOpenSslErrors();
+    return Fail(ErrorCode::kUnsupported, "not a named-curve P-256 key");
+  }
   const Curve& c = P256();
   BN_CTX* ctx = ThreadBnCtx();
   if (ctx == nullptr) return Fail(OpenSslError("BN_CTX_new"));
-  BignumPtr x(BN_bin2bn(ec->x.data(), static_cast<int>(ec->x.size()), nullptr));
-  BignumPtr y(BN_bin2bn(ec->y.data(), static_cast<int>(ec->y.size()), nullptr));
   EcPointPtr q(EC_POINT_new(c.group));
   // Checks that Q is on the curve; with cofactor 1 that puts it in the group of order n.
-  if (!x || !y || !q || EC_POINT_set_affine_coordinates(c.group, q.get(), x.get(), y.get(), ctx) != 1)
+  if (!q || EC_POINT_set_affine_coordinates(c.group, q.get(), x.get(), y.get(), ctx) != 1)
     return Fail(OpenSslError("P-256 public key is not a curve point"));
   std::unique_ptr<P256Verifier> v(new P256Verifier);
   v->q_ = std::make_unique<Point>(Point{std::move(q)});

@@ -478,6 +478,23 @@ TEST(P256VerifyTest, TableIsBuiltAfterRepeatedUseWhileThreadsVerify) {
   EXPECT_EQ(internal::P256Verifier::TablesInUse(), tables_before);
 }
 
+// A SubjectPublicKeyInfo with a compressed point (RFC 5480 §2.2 allows it) takes the fast path.
+TEST(P256VerifyTest, CompressedPointKeyVerifies) {
+  auto key = *PrivateKey::Generate(KeyType::kEcdsaP256);
+  auto ec = *key.Public().EcComponents();
+  Bytes der = {0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+               0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x22, 0x00};
+  der.push_back(static_cast<uint8_t>(0x02 | (ec.y.back() & 1)));
+  der.insert(der.end(), ec.x.begin(), ec.x.end());
+  auto pub = PublicKey::FromDer(der);
+  ASSERT_TRUE(pub.has_value()) << pub.error().message();
+  ASSERT_TRUE(pub->Equals(key.Public()));
+  auto vs = Verifiers(*pub, false);
+  ASSERT_TRUE(vs[0]->IsP256());
+  Bytes msg = ToBytes("compressed");
+  EXPECT_TRUE(SameVerdict(*pub, msg, *Sign(key, msg), vs));
+}
+
 TEST(P256VerifyTest, OtherKeysKeepTheEvpPath) {
   for (auto type : {KeyType::kEcdsaP384, KeyType::kRsa2048, KeyType::kEd25519, KeyType::kSm2}) {
     auto key = *PrivateKey::Generate(type);
