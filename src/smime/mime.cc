@@ -9,6 +9,8 @@
 #include <mutex>
 #include <random>
 
+#include "smime/internal/stream.h"
+
 namespace autoseal::smime {
 
 // Receives serialised output chunk by chunk. Must not throw.
@@ -283,7 +285,9 @@ bool MakeSevenBit(GMimeObject* object) {
     if (g_mime_part_get_content(part) == nullptr) return false;
     GMimeContentEncoding best =
         g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT);
-    if (best != GMIME_CONTENT_ENCODING_7BIT) {
+    // GMime answers DEFAULT (not 7BIT) for content that is fine as it is: no NUL, no 8-bit
+    // byte, no line over 998 octets, no "From " line.
+    if (best != GMIME_CONTENT_ENCODING_7BIT && best != GMIME_CONTENT_ENCODING_DEFAULT) {
       g_mime_part_set_content_encoding(part, best);
       changed = true;
     }
@@ -312,53 +316,6 @@ void AppendCanonical(Bytes& out, ByteView in) {
     }
     i = j + 1;
   }
-}
-
-// RFC 2045 §6.8 base64 in lines of 76 characters, CRLF-terminated, appended to out. Written here
-// rather than through GMime's encoder because GMime then pipes the whole envelope through its
-// byte-at-a-time newline filter, the slowest pass over a large message.
-void AppendBase64Lines(Bytes& out, ByteView in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  // Two output characters per 12 input bits: half the table look-ups of the textbook loop.
-  static const auto* kPairs = [] {
-    auto* t = new std::array<uint16_t, 4096>;
-    for (int i = 0; i < 4096; ++i) {
-      uint8_t pair[2] = {static_cast<uint8_t>(kAlphabet[i >> 6]),
-                         static_cast<uint8_t>(kAlphabet[i & 63])};
-      std::memcpy(&(*t)[i], pair, 2);
-    }
-    return t;
-  }();
-  size_t n = in.size();
-  size_t lines = (n + 56) / 57;
-  size_t start = out.size();
-  out.resize(start + (n + 2) / 3 * 4 + lines * 2);
-  uint8_t* w = out.data() + start;
-  const uint8_t* r = in.data();
-  size_t i = 0;
-  while (i < n) {
-    size_t line_end = std::min(n, i + 57);
-    for (; i + 3 <= line_end; i += 3) {
-      uint32_t v = (uint32_t{r[i]} << 16) | (uint32_t{r[i + 1]} << 8) | r[i + 2];
-      std::memcpy(w, &(*kPairs)[v >> 12], 2);
-      std::memcpy(w + 2, &(*kPairs)[v & 0xfff], 2);
-      w += 4;
-    }
-    if (i < line_end) {  // the last 1 or 2 bytes
-      uint32_t v = uint32_t{r[i]} << 16;
-      if (i + 1 < line_end) v |= uint32_t{r[i + 1]} << 8;
-      w[0] = kAlphabet[v >> 18];
-      w[1] = kAlphabet[(v >> 12) & 63];
-      w[2] = i + 1 < line_end ? kAlphabet[(v >> 6) & 63] : '=';
-      w[3] = '=';
-      w += 4;
-      i = line_end;
-    }
-    *w++ = '\r';
-    *w++ = '\n';
-  }
-  out.resize(static_cast<size_t>(w - out.data()));
 }
 
 std::string HeadersText(GMimeObject* object) {
@@ -451,6 +408,9 @@ struct MimeMessage::State {
   ByteView input_bytes;
   std::optional<PayloadOptions> prepared;
   bool reencoded = false;  // MakeSevenBit changed a part: GMime must write the body
+  // ParseToProtect: GMime read only the header section; the body's scan says why that is enough.
+  bool headers_only = false;
+  std::optional<internal::BodyScan> scan;
   GPtr<GMimeParser> parser;
   GPtr<GMimeMessage> message;
   ~State() {
@@ -466,14 +426,52 @@ MimeMessage::MimeMessage(MimeMessage&&) noexcept = default;
 MimeMessage& MimeMessage::operator=(MimeMessage&&) noexcept = default;
 MimeMessage::~MimeMessage() = default;
 
-Result<MimeMessage> MimeMessage::Parse(ByteView data) {
+Result<MimeMessage> MimeMessage::Parse(ByteView data) { return ParseRange(data, data); }
+
+namespace {
+
+// The end of the header section: the offset after its empty line (RFC 5322 §2.1), or nullopt.
+std::optional<size_t> HeaderSectionEnd(ByteView data) {
+  for (size_t line = 0; line < data.size();) {
+    if (data[line] == '\n') return line + 1;
+    if (data[line] == '\r' && line + 1 < data.size() && data[line + 1] == '\n') return line + 2;
+    const auto* lf =
+        static_cast<const uint8_t*>(std::memchr(data.data() + line, '\n', data.size() - line));
+    if (lf == nullptr) return std::nullopt;
+    line = static_cast<size_t>(lf - data.data()) + 1;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<MimeMessage> MimeMessage::ParseToProtect(ByteView data, bool seven_bit) {
+  std::optional<size_t> end = HeaderSectionEnd(data);
+  if (!end || data.size() > kMaxMessageBytes) return Parse(data);
+  internal::BodyScan scan = internal::ScanBody(data.subspan(*end));
+  if (seven_bit && !scan.seven_bit_lines) return Parse(data);
+  MimeMessage m = TRY(ParseRange(data, data.subspan(0, *end)));
+  // GMime must have ended the header section where we did (it reads a line without a colon,
+  // for one, as the start of the body); and a body that is S/MIME already is read in full.
+  const size_t blank = *end >= 2 && data[*end - 2] == '\r' ? 2 : 1;
+  const gint64 gmime_end = g_mime_parser_get_headers_end(m.state_->parser.get());
+  const SmimeForm form = m.Form();
+  if (gmime_end < 0 || static_cast<size_t>(gmime_end) != *end - blank ||
+      form != SmimeForm::kPlain || m.ContentType() == "multipart/signed")
+    return Parse(data);
+  m.state_->headers_only = true;
+  m.state_->scan = std::move(scan);
+  return m;
+}
+
+Result<MimeMessage> MimeMessage::ParseRange(ByteView data, ByteView parsed) {
   InitGmime();
   if (data.empty()) return Fail(ErrorCode::kParse, "the message is empty");
   if (data.size() > kMaxMessageBytes)
     return Fail(ErrorCode::kParse, "the message is larger than the limit of " +
                                        std::to_string(kMaxMessageBytes) + " bytes");
   auto state = std::make_unique<State>();
-  state->input = std::make_unique<BorrowedStream>(data);
+  state->input = std::make_unique<BorrowedStream>(parsed);
   state->input_size = data.size();
   state->input_bytes = data;
   state->parser.reset(g_mime_parser_new_with_stream(state->input->stream.get()));
@@ -678,7 +676,13 @@ Status MimeMessage::Prepare(const PayloadOptions& options) {
   if (options.protect != HeaderProtection::kNone && PayloadRoot(body) != body)
     return Fail(ErrorCode::kInvalidArgument,
                 "the body is already signed; its header protection cannot be changed");
-  if (options.seven_bit) state_->reencoded = MakeSevenBit(body);
+  if (state_->headers_only) {
+    // The scan showed every line 7-bit and short: MakeSevenBit would change nothing.
+    if (options.seven_bit && !state_->scan->seven_bit_lines)
+      return Fail(ErrorCode::kInternal, "the message was parsed for another payload");
+  } else if (options.seven_bit) {
+    state_->reencoded = MakeSevenBit(body);
+  }
   if (options.protect != HeaderProtection::kNone) {
     // RFC 9788 §2.1: the payload root carries hp and a copy of the message's header fields.
     GMimeHeaderList* list = g_mime_object_get_header_list(body);
@@ -703,19 +707,34 @@ Status MimeMessage::Prepare(const PayloadOptions& options) {
   return Ok();
 }
 
-Result<Bytes> MimeMessage::Payload(const PayloadOptions& options) {
+Result<std::optional<StreamedPayload>> MimeMessage::StreamPayload(const PayloadOptions& options) {
   TRY(Prepare(options));
-  GMimeObject* body = state_->body();
-  if (state_->reencoded) return WriteCrlf(body, state_->input_size);
+  if (state_->reencoded) return std::optional<StreamedPayload>();
   // No part was re-encoded: the entity is the body's header fields as GMime writes them (with
   // anything injected) and the body exactly as received, canonicalised.
-  ByteView raw = RawBody();
+  StreamedPayload p;
+  p.head = HeadersText(state_->body()) + "\r\n";
+  p.body = RawBody();
+  if (!state_->scan) state_->scan = internal::ScanBody(p.body);
+  p.bare_lf = state_->scan->bare_lf;
+  p.has_our_boundary_prefix = state_->scan->has_our_boundary_prefix;
+  return std::optional<StreamedPayload>(std::move(p));
+}
+
+Result<Bytes> MimeMessage::Payload(const PayloadOptions& options) {
+  std::optional<StreamedPayload> p = TRY(StreamPayload(options));
+  if (!p) return WriteCrlf(state_->body(), state_->input_size);
   Bytes out;
-  out.reserve(raw.size() + raw.size() / 32 + 4096);
-  Append(out, HeadersText(body));
-  Append(out, "\r\n");
-  AppendCanonical(out, raw);
+  out.reserve(p->size());
+  internal::ForEachCanonicalPiece(AsBytes(p->head), p->body, p->bare_lf,
+                                  [&out](ByteView piece) { out.insert(out.end(), piece.begin(), piece.end()); });
   return out;
+}
+
+bool StreamedPayload::MayContainDelimiter(std::string_view dash_boundary) const {
+  if (head.find(dash_boundary) != std::string::npos) return true;
+  if (!has_our_boundary_prefix && dash_boundary.starts_with("--=-")) return false;
+  return AsString(body).find(dash_boundary) != std::string_view::npos;
 }
 
 size_t MimeMessage::input_size() const { return state_->input_size; }
@@ -777,54 +796,73 @@ void MimeMessage::PayloadRootFields(int depth, HeaderProtection* hp,
   });
 }
 
-Result<Bytes> BuildMultipartSigned(const std::vector<HeaderField>& outer, ByteView signed_entity,
-                                   ByteView signature_der, std::string_view micalg,
-                                   Newline newline) {
+Result<MultipartSignedFrame> BuildMultipartSignedFrame(
+    const std::vector<HeaderField>& outer, ByteView signature_der, std::string_view micalg,
+    const std::function<bool(std::string_view dash_boundary)>& occurs) {
   InitGmime();
   // RFC 2046 §5.1.1: the boundary must not occur in the parts (ours are random; make sure).
-  std::string_view entity = AsString(signed_entity);
   std::string boundary = NewBoundary();
-  for (int tries = 0; entity.find("--" + boundary) != std::string_view::npos; ++tries) {
+  for (int tries = 0; occurs("--" + boundary); ++tries) {
     if (tries == 8) return Fail(ErrorCode::kInternal, "no usable multipart boundary");
     boundary = NewBoundary();
   }
-  std::string delimiter = "\r\n--" + boundary;
+  const std::string delimiter = "\r\n--" + boundary;
   // The header fields are copied as written; GMime encodes the Content-Type. The RFC 1847 frame
   // is written around the signed entity so that it appears byte for byte as it was hashed.
-  Bytes out;
-  out.reserve(signed_entity.size() + signature_der.size() * 4 / 3 + 4096);
-  AppendOuterHeaders(out, outer);
+  MultipartSignedFrame frame;
+  AppendOuterHeaders(frame.prefix, outer);
   // RFC 8551 §3.5.3: protocol and micalg are required parameters.
-  AppendContentType(out, "multipart", "signed",
+  AppendContentType(frame.prefix, "multipart", "signed",
                     {{"protocol", "application/pkcs7-signature"},
                      {"micalg", std::string(micalg)},
                      {"boundary", boundary}});
-  Append(out, delimiter + "\r\n");
-  out.insert(out.end(), signed_entity.begin(), signed_entity.end());
+  Append(frame.prefix, delimiter + "\r\n");
+  Bytes& out = frame.suffix;
+  out.reserve(signature_der.size() * 4 / 3 + 512);
   Append(out, delimiter + "\r\n");
   AppendContentType(out, "application", "pkcs7-signature", {{"name", "smime.p7s"}});
   Append(out,
          "Content-Transfer-Encoding: base64\r\n"
          "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n");
-  AppendBase64Lines(out, signature_der);
+  internal::AppendBase64Lines(out, signature_der);
   Append(out, delimiter + "--\r\n");
+  return frame;
+}
+
+Result<Bytes> BuildMultipartSigned(const std::vector<HeaderField>& outer, ByteView signed_entity,
+                                   ByteView signature_der, std::string_view micalg,
+                                   Newline newline) {
+  std::string_view entity = AsString(signed_entity);
+  MultipartSignedFrame frame = TRY(BuildMultipartSignedFrame(
+      outer, signature_der, micalg,
+      [entity](std::string_view b) { return entity.find(b) != std::string_view::npos; }));
+  Bytes out;
+  out.reserve(frame.prefix.size() + signed_entity.size() + frame.suffix.size());
+  out.insert(out.end(), frame.prefix.begin(), frame.prefix.end());
+  out.insert(out.end(), signed_entity.begin(), signed_entity.end());
+  out.insert(out.end(), frame.suffix.begin(), frame.suffix.end());
   if (newline == Newline::kLf) CrlfToLf(out);
   return out;
 }
 
-Result<Bytes> BuildPkcs7Mime(const std::vector<HeaderField>& outer, std::string_view smime_type,
-                             ByteView der, Newline newline) {
+Bytes Pkcs7MimeHead(const std::vector<HeaderField>& outer, std::string_view smime_type,
+                    Newline newline) {
   InitGmime();
   Bytes out;
-  out.reserve(der.size() / 57 * 78 + 4096);
   AppendOuterHeaders(out, outer);
   AppendContentType(out, "application", "pkcs7-mime",
                     {{"smime-type", std::string(smime_type)}, {"name", "smime.p7m"}});
   Append(out,
          "Content-Transfer-Encoding: base64\r\n"
          "Content-Disposition: attachment; filename=smime.p7m\r\n\r\n");
-  AppendBase64Lines(out, der);
   if (newline == Newline::kLf) CrlfToLf(out);
+  return out;
+}
+
+Result<Bytes> BuildPkcs7Mime(const std::vector<HeaderField>& outer, std::string_view smime_type,
+                             ByteView der, Newline newline) {
+  Bytes out = Pkcs7MimeHead(outer, smime_type, newline);
+  internal::AppendBase64Lines(out, der, newline == Newline::kCrlf);
   return out;
 }
 

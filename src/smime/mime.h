@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,24 @@ struct PayloadOptions {
   HeaderProtection protect = HeaderProtection::kNone;
 };
 
+// Payload() in the pieces a streaming writer reads, without the copy: `head` is the body's header
+// fields as GMime writes them (with anything injected) and the blank line, CRLF; then comes
+// `body`, the input after the message's header section, whose canonical form has a CR before
+// each LF listed in `bare_lf` (RFC 8551 §3.1.1; internal::ForEachCanonicalPiece produces it).
+// `body` borrows the parsed input.
+struct StreamedPayload {
+  std::string head;
+  ByteView body;
+  std::vector<size_t> bare_lf;
+  // Some body line starts "--=-" (the prefix of our boundaries, see MayContainDelimiter).
+  bool has_our_boundary_prefix = false;
+  // The size of the canonical payload.
+  size_t size() const { return head.size() + body.size() + bare_lf.size(); }
+  // Whether dash_boundary ("--" and a boundary of ours) may occur in the payload (RFC 2046
+  // §5.1.1: then it cannot delimit it). Searches the body only when a line starts like ours.
+  bool MayContainDelimiter(std::string_view dash_boundary) const;
+};
+
 // A parsed RFC 5322 message. Move-only; not thread-safe (GMime objects are not). Parse borrows
 // the input bytes, which must outlive the MimeMessage (no copy of a large message is made).
 class MimeMessage {
@@ -73,6 +92,15 @@ class MimeMessage {
   // kMaxMessageBytes; GMime accepts most damaged MIME, so structure problems surface later as
   // precise errors of the accessors below.
   static Result<MimeMessage> Parse(ByteView data);
+
+  // Parses a message whose body is about to be signed or encrypted: for Payload, StreamPayload,
+  // Form, OuterHeaders, MessageHeaders and Header. When the body is not S/MIME already and (with
+  // seven_bit, for multipart/signed) every body line is 7-bit text of at most 998 octets, no
+  // part can need re-encoding (RFC 8551 §3.1.2), so the body is taken as received and GMime
+  // reads only the header section: its scan of a large body for part boundaries was most of
+  // the parsing time. SignedContent, DetachedSignature, Pkcs7Body and the RFC 9788 readers need
+  // Parse. Errors as Parse.
+  static Result<MimeMessage> ParseToProtect(ByteView data, bool seven_bit);
 
   MimeMessage(MimeMessage&&) noexcept;
   MimeMessage& operator=(MimeMessage&&) noexcept;
@@ -108,6 +136,9 @@ class MimeMessage {
   // (re-encoded parts, injected fields); later calls must pass the same options and give the same
   // bytes. kInvalidArgument when asked to protect the headers of a body that is already signed.
   Result<Bytes> Payload(const PayloadOptions& options);
+  // Payload as pieces for streaming (same preparation and bytes as Payload), or nullopt when a
+  // part was re-encoded and only GMime can write the body (then use Payload).
+  Result<std::optional<StreamedPayload>> StreamPayload(const PayloadOptions& options);
   // The size of the parsed input (for buffer estimates).
   size_t input_size() const;
 
@@ -124,6 +155,8 @@ class MimeMessage {
  private:
   struct State;
   explicit MimeMessage(std::unique_ptr<State> state);
+  // GMime parses `parsed`, a prefix of data (all of it, or the header section).
+  static Result<MimeMessage> ParseRange(ByteView data, ByteView parsed);
   Status Prepare(const PayloadOptions& options);
   // The input after the message's header section and its blank line.
   ByteView RawBody() const;
@@ -143,6 +176,21 @@ class MimeMessage {
 Result<Bytes> BuildMultipartSigned(const std::vector<HeaderField>& outer, ByteView signed_entity,
                                    ByteView signature_der, std::string_view micalg,
                                    Newline newline);
+
+// BuildMultipartSigned in the two pieces around the signed entity, for writers that stream the
+// entity: prefix + entity + suffix is the message (CRLF). occurs is asked whether a candidate
+// "--boundary" occurs in the entity.
+struct MultipartSignedFrame {
+  Bytes prefix, suffix;
+};
+Result<MultipartSignedFrame> BuildMultipartSignedFrame(
+    const std::vector<HeaderField>& outer, ByteView signature_der, std::string_view micalg,
+    const std::function<bool(std::string_view dash_boundary)>& occurs);
+
+// The header section of BuildPkcs7Mime's message (with its blank line), in the given line
+// endings: what precedes the base64 body.
+Bytes Pkcs7MimeHead(const std::vector<HeaderField>& outer, std::string_view smime_type,
+                    Newline newline);
 
 // Builds an application/pkcs7-mime message (RFC 8551 §3.2) carrying der base64-encoded, with
 // smime-type (e.g. "enveloped-data", "authEnveloped-data", "signed-data") and name=smime.p7m.

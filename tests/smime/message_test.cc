@@ -650,3 +650,112 @@ TEST_F(MessageTest, LargeAttachmentRoundTrips) {
 
 }  // namespace
 }  // namespace autoseal::smime
+
+namespace autoseal::smime {
+namespace {
+
+// A text/plain message whose body is exactly n bytes of printable lines ended by CRLF or (with
+// lf_only, or at random) bare LF, optionally ending in a bare CR.
+std::string TextMessage(size_t n, bool lf_only, bool trailing_cr, uint64_t seed) {
+  std::string body(n, 'x');
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    if (x % 61 == 0) {
+      if (!lf_only && x % 2 == 0 && i + 1 < n) body[i++] = '\r';
+      body[i] = '\n';
+    } else {
+      body[i] = static_cast<char>('a' + x % 26);
+    }
+  }
+  if (trailing_cr && n > 0) body[n - 1] = '\r';
+  return "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: sizes\r\n"
+         "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" +
+         body;
+}
+
+TEST_F(MessageTest, StreamedSignAndEncryptSignsTheSamePayloadAtEveryBlockBoundary) {
+  // The streamed writer reads the body in 64 KB pieces (internal::kCanonicalPiece); the signed
+  // entity it encrypts must be the payload a full GMime parse gives, at sizes around the
+  // pieces, with CRLF split across them, bare LFs, a trailing bare CR and an empty body.
+  EncryptMessageOptions eo;
+  eo.recipients = {To(*bob_)};
+  const size_t block = 64 << 10;
+  std::vector<size_t> sizes = {0, 1, 2, block - 1, block, block + 1, 2 * block + 7};
+  for (uint64_t seed = 1; seed <= 3; ++seed) sizes.push_back((seed * 48271) % (3 * block));
+  for (size_t n : sizes) {
+    for (int variant = 0; variant < 3; ++variant) {
+      const std::string msg = TextMessage(n, variant == 1, variant == 2, n + variant);
+      auto full = MimeMessage::Parse(AsBytes(msg));
+      ASSERT_TRUE(full.has_value());
+      auto want = full->Payload({.seven_bit = true, .protect = HeaderProtection::kCipher});
+      ASSERT_TRUE(want.has_value()) << want.error().message();
+
+      auto enc = SignAndEncryptMessage(AsBytes(msg), SignWith(*alice_, false), eo);
+      ASSERT_TRUE(enc.has_value()) << enc.error().message();
+      auto dec = DecryptMessage(enc->message, bob_->cert, bob_->key);
+      ASSERT_TRUE(dec.has_value()) << dec.error().message();
+      MessageVerifyReport r = VerifyMessage(dec->message, Trust());
+      ASSERT_TRUE(r.ok()) << "n=" << n << " variant=" << variant << ": "
+                          << (r.Problems().empty() ? "" : r.Problems().front());
+      auto signed_part = MimeMessage::Parse(dec->message)->SignedContent();
+      ASSERT_TRUE(signed_part.has_value()) << signed_part.error().message();
+      EXPECT_TRUE(*signed_part == *want) << "n=" << n << " variant=" << variant;
+    }
+  }
+}
+
+TEST_F(MessageTest, StreamedSignAndEncryptKeepsUnixLineEndingsOutside) {
+  std::string msg = kMessage;  // LF line endings, an 8-bit part: GMime re-encodes it
+  std::string clean = TextMessage(5000, true, false, 9);
+  std::string lf;
+  for (char c : clean)
+    if (c != '\r') lf.push_back(c);
+  EncryptMessageOptions eo;
+  eo.recipients = {To(*bob_)};
+  for (const std::string& m : {msg, lf}) {
+    auto enc = SignAndEncryptMessage(AsBytes(m), SignWith(*alice_, false), eo);
+    ASSERT_TRUE(enc.has_value()) << enc.error().message();
+    EXPECT_EQ(Str(enc->message).find('\r'), std::string::npos);
+    auto dec = DecryptMessage(enc->message, bob_->cert, bob_->key);
+    ASSERT_TRUE(dec.has_value()) << dec.error().message();
+    EXPECT_TRUE(VerifyMessage(dec->message, Trust()).ok());
+  }
+}
+
+TEST_F(MessageTest, HeaderOnlyParseGivesTheSamePayloadAsAFullParse) {
+  const std::vector<std::string> messages = {
+      kMessage,                                              // 8-bit part: full parse
+      TextMessage(3000, false, false, 5),                    // clean text
+      TextMessage(3000, true, true, 6),                      // bare LFs, trailing CR
+      "Subject: no body\r\n\r\n",                            // empty body
+      "Subject: no blank line\r\n",                          // no body at all
+      "Subject: x\r\nContent-Type: text/plain\r\n\r\nFrom here\r\n",  // a "From " line
+      "Subject: x\r\nnot a header\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n",
+      "Subject: x\r\nContent-Type: text/plain\r\n\r\n" + std::string(1200, 'y') + "\r\n",
+      "Subject: x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\npre\r\n--q\r\n"
+      "Content-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\nhi\r\n--q--\r\n",
+  };
+  for (const std::string& msg : messages) {
+    for (bool seven_bit : {true, false}) {
+      for (HeaderProtection hp : {HeaderProtection::kNone, HeaderProtection::kCipher}) {
+        auto full = MimeMessage::Parse(AsBytes(msg));
+        auto fast = MimeMessage::ParseToProtect(AsBytes(msg), seven_bit);
+        ASSERT_EQ(full.has_value(), fast.has_value()) << msg;
+        if (!full) continue;
+        EXPECT_EQ(full->Form(), fast->Form());
+        EXPECT_EQ(full->ContentType(), fast->ContentType());
+        auto a = full->Payload({.seven_bit = seven_bit, .protect = hp});
+        auto b = fast->Payload({.seven_bit = seven_bit, .protect = hp});
+        ASSERT_EQ(a.has_value(), b.has_value()) << msg;
+        if (a) {
+          EXPECT_EQ(Str(*a), Str(*b)) << msg;
+        }
+        EXPECT_EQ(full->OuterHeaders(hp).size(), fast->OuterHeaders(hp).size());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace autoseal::smime

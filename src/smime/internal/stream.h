@@ -1,0 +1,65 @@
+#pragma once
+
+// The passes a large message goes through on its way to S/MIME, written to stream over the data
+// in cache-sized pieces: scanning a body for what canonicalisation and 7-bit transport need,
+// producing the canonical (CRLF) form piece by piece without materialising it, and base64 in
+// RFC 2045 lines. Private to smime/.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "core/bytes.h"
+
+namespace autoseal::smime::internal {
+
+// What one pass over a message body found.
+struct BodyScan {
+  // Offsets of the LFs not preceded by CR: canonical form (RFC 8551 §3.1.1) puts a CR before
+  // each, so the canonical body is body.size() + bare_lf.size() bytes.
+  std::vector<size_t> bare_lf;
+  // Every line is 7-bit text no longer than 998 octets (RFC 5322 §2.1.1) with no NUL and no line
+  // starting "From ": then no leaf of the body needs re-encoding for multipart/signed (RFC 8551
+  // §3.1.2) whatever its Content-Transfer-Encoding, which is what GMime's best-encoding filter
+  // decides on exactly these counts.
+  bool seven_bit_lines = true;
+  // Some line starts with "--=-", the prefix of the multipart boundaries this module makes: only
+  // then can a new boundary collide with the content (RFC 2046 §5.1.1), so only then must it be
+  // searched for.
+  bool has_our_boundary_prefix = false;
+};
+
+// Scans body once (AVX2 when the CPU has it).
+BodyScan ScanBody(ByteView body);
+
+// Calls emit with the canonical form of head followed by body (a CR before each LF of bare_lf,
+// which must be ScanBody(body).bare_lf), in order, in pieces of at most kCanonicalPiece bytes.
+// Long runs are passed as views into body (no copy); short lines are gathered into one buffer.
+inline constexpr size_t kCanonicalPiece = size_t{64} << 10;
+void ForEachCanonicalPiece(ByteView head, ByteView body, const std::vector<size_t>& bare_lf,
+                           const std::function<void(ByteView)>& emit);
+
+// RFC 2045 §6.8 base64 in lines of 76 characters ended by CRLF (or LF, for messages kept in Unix
+// line endings), fed in pieces of any size: a line is written as soon as its 57 bytes are there.
+class Base64Lines {
+ public:
+  explicit Base64Lines(bool crlf = true) : crlf_(crlf) {}
+  // Appends the lines completed by in to out.
+  void Append(ByteView in, Bytes& out);
+  // Appends the last, partial line (if any) with its padding. Once, after the last Append.
+  void Finish(Bytes& out);
+  // The size of the encoding of n bytes.
+  static size_t EncodedSize(size_t n, bool crlf = true);
+
+ private:
+  bool crlf_;
+  uint8_t carry_[57];
+  size_t carry_len_ = 0;
+};
+
+// Base64Lines over all of in, appended to out.
+void AppendBase64Lines(Bytes& out, ByteView in, bool crlf = true);
+
+}  // namespace autoseal::smime::internal
