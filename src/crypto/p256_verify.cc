@@ -207,10 +207,8 @@ Result<std::unique_ptr<P256Verifier>> P256Verifier::Create(const PublicKey& key,
   std::unique_ptr<P256Verifier> v(new P256Verifier);
   v->q_ = std::make_unique<Point>(Point{std::move(q)});
   v->policy_ = policy;
-  if (policy == VerifyTablePolicy::kNow) {
-    v->table_claimed_.store(true, std::memory_order_relaxed);
-    v->BuildTable();  // over budget or failed: verifies without a table
-  }
+  // Over budget (or failed), kNow falls back to what kAfterRepeatedUse does.
+  if (policy == VerifyTablePolicy::kNow) v->BuildTable();
   return v;
 }
 
@@ -245,7 +243,7 @@ bool P256Verifier::BuildTable() const {
 #pragma GCC diagnostic pop
 
 void P256Verifier::MaybeBuildTable() const {
-  if (policy_ != VerifyTablePolicy::kAfterRepeatedUse) return;
+  if (policy_ == VerifyTablePolicy::kNever) return;
   if (uses_.fetch_add(1, std::memory_order_relaxed) + 1 < kTableAfterUses) return;
   if (table_claimed_.load(std::memory_order_relaxed) ||
       table_claimed_.exchange(true, std::memory_order_relaxed))

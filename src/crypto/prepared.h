@@ -29,16 +29,16 @@ class PreparedSigner {
   std::unique_ptr<State> state_;
 };
 
-// When a PreparedVerifier for an ECDSA P-256 key builds its fixed-base table for the key: ~148 KB
-// and ~40 ms of CPU once (as much as ~500 verifications), after which a verification costs ~35%
+// When a PreparedVerifier for an ECDSA P-256 key builds its fixed-base table for the key: ~150 KB
+// and 30–40 ms of CPU once (as much as ~400 verifications), after which a verification costs ~40%
 // of one through EVP (bench/crypto_bench.cc; docs/PERFORMANCE.md "Signature verification").
 enum class VerifyTablePolicy {
-  // Lazily, inside the key's 1,000th verification, which takes ~40 ms longer (one thread
+  // Lazily, inside the key's 1,000th verification, which takes 30–40 ms longer (one thread
   // builds; the others keep verifying without the table meanwhile). By then the key has spent
   // about what the table costs, so building it never costs more than twice the better choice in
   // hindsight; keys used a few times (most ACME accounts) never pay for it.
   kAfterRepeatedUse,
-  kNow,    // at Create: the caller knows the key will verify often (a configured issuer)
+  kNow,    // at Create (the caller knows the key will verify often); lazily if over budget
   kNever,  // never; P-256 still takes the direct path below, without the table
 };
 
