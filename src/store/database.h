@@ -174,8 +174,10 @@ class Database {
   // of its writes) if it returns an error, and returns fn's error or the commit's. Writers are
   // serialised: the transaction takes the write lock when it begins (SQLite: BEGIN IMMEDIATE),
   // so a read-modify-write inside fn cannot lose an update. fn must use only the Database& it is
-  // given, only on the calling thread, and only while it runs; calling Transaction on that
-  // Database& nests (a savepoint). Using the outer Database from inside fn is a bug (CHECK).
+  // given, and only while it runs; calling Transaction on that Database& nests (a savepoint).
+  // Using the outer Database from inside fn is a bug (CHECK). An implementation may run fn on
+  // another thread while the caller waits (SQLite's group commit does), so fn must not rely on
+  // thread-local state or take a lock its caller holds.
   Status Transaction(const std::function<Status(Database&)>& fn);
 
  protected:

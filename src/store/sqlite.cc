@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -140,6 +143,12 @@ class Connection {
   // Returns whether a transaction is open (SQLite may have rolled one back by itself after
   // an I/O error or a full disk).
   bool InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
+
+  // Returns whether sql (prepared and cached on this connection) only reads.
+  Result<bool> ReadOnly(std::string_view sql) {
+    sqlite3_stmt* stmt = TRY(Prepare(sql));
+    return sqlite3_stmt_readonly(stmt) != 0;
+  }
 
  private:
   // Returns the cached prepared statement for sql, preparing it on first use. Refuses SQL
@@ -329,43 +338,142 @@ Status RunInTransaction(Connection& conn, int depth, const std::function<Status(
   return Ok();
 }
 
-// The Database OpenSqlite returns: one connection behind a mutex.
+// Whether sql is a single data-changing statement that may run inside a transaction, so that a
+// lone Execute can share a group commit (PRAGMA, ATTACH, VACUUM and DDL may not, or should not).
+bool IsGroupableWrite(std::string_view sql) {
+  size_t i = sql.find_first_not_of(" \t\r\n");
+  if (i == std::string_view::npos) return false;
+  size_t j = i;
+  while (j < sql.size() && std::isalpha(static_cast<unsigned char>(sql[j]))) ++j;
+  std::string word(sql.substr(i, j - i));
+  for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return word == "INSERT" || word == "UPDATE" || word == "DELETE" || word == "REPLACE";
+}
+
+// Settings every connection gets, the writer's and the readers'.
+void ConfigureConnection(sqlite3* db) {
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  // Refuse SQL that could corrupt the file, double-quoted string literals (a portability trap:
+  // PostgreSQL reads them as identifiers), and functions smuggled in through the schema.
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 0, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+}
+
+Result<SqlitePtr> OpenConnection(const std::string& path, bool create) {
+  sqlite3* raw = nullptr;
+  // NOMUTEX: SqliteDatabase serialises all use of each connection itself.
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  SqlitePtr db(raw);
+  if (rc != SQLITE_OK) return Fail(SqliteError(db.get(), rc, "cannot open database " + path));
+  ConfigureConnection(db.get());
+  return db;
+}
+
+// The Database OpenSqlite returns.
+//
+// Writes go through one writer connection with group commit: a transaction is queued, and
+// whichever waiting caller finds no batch running becomes the leader and runs every queued
+// transaction inside one BEGIN IMMEDIATE ... COMMIT, each in its own savepoint (so one that fails
+// is rolled back alone and the others still commit), then wakes the others. With
+// synchronous=FULL the COMMIT is one fdatasync of the WAL for the whole batch: concurrent
+// transactions share it instead of paying one each, and nobody returns before it is done.
+//
+// Reads run on a small pool of other connections: in WAL mode they see the last committed state
+// and neither wait for the writer's fdatasync nor hold it up. ":memory:" has one connection
+// (each connection to it would be a separate database), used for everything.
 class SqliteDatabase final : public Database {
  public:
-  explicit SqliteDatabase(SqlitePtr db) : conn_(std::move(db)) {}
+  SqliteDatabase(std::string path, bool in_memory, SqlitePtr db)
+      : path_(std::move(path)), in_memory_(in_memory), writer_(std::move(db)) {}
 
-  Connection& connection() { return conn_; }
+  Connection& writer() { return writer_; }
 
  protected:
   Result<int64_t> DoExecute(std::string_view sql, std::span<const Value> params) override {
+    CheckNotInsideOwnTransaction();
+    if (IsGroupableWrite(sql)) {
+      int64_t changes = 0;
+      TRY(DoTransaction([&](Database& tx) -> Status {
+        changes = TRY(tx.ExecuteChanges(sql, params));
+        return Ok();
+      }));
+      return changes;
+    }
     Lock lock(*this);
-    return conn_.Execute(sql, params);
+    return writer_.Execute(sql, params);
   }
+
   Result<std::vector<Row>> DoQuery(std::string_view sql, std::span<const Value> params,
                                    size_t max_rows) override {
-    Lock lock(*this);
-    return conn_.Query(sql, params, max_rows);
+    CheckNotInsideOwnTransaction();
+    if (!in_memory_) {
+      Reader reader = TRY(AcquireReader());
+      if (TRY(reader.conn().ReadOnly(sql))) return reader.conn().Query(sql, params, max_rows);
+    } else {
+      Lock lock(*this);
+      if (TRY(writer_.ReadOnly(sql))) return writer_.Query(sql, params, max_rows);
+    }
+    // A statement that writes (INSERT ... RETURNING): durable before its rows are returned.
+    std::vector<Row> rows;
+    TRY(DoTransaction([&](Database& tx) -> Status {
+      rows = TRY(tx.Query(sql, params));
+      if (rows.size() > max_rows) rows.erase(rows.begin() + static_cast<std::ptrdiff_t>(max_rows), rows.end());
+      return Ok();
+    }));
+    return rows;
   }
+
   Status DoTransaction(const std::function<Status(Database&)>& fn) override {
-    Lock lock(*this);
-    return RunInTransaction(conn_, 0, fn);
+    CheckNotInsideOwnTransaction();
+    Pending mine{&fn};
+    std::unique_lock queue_lock(queue_mu_);
+    queue_.push_back(&mine);
+    while (!mine.done) {
+      if (leading_) {
+        queue_cv_.wait(queue_lock);
+        continue;
+      }
+      // Nobody is committing: lead a batch of everything queued (this transaction included).
+      leading_ = true;
+      std::vector<Pending*> batch;
+      batch.swap(queue_);
+      queue_lock.unlock();
+      RunBatch(batch);
+      queue_lock.lock();
+      for (Pending* p : batch) p->done = true;
+      leading_ = false;
+      queue_cv_.notify_all();
+    }
+    queue_lock.unlock();
+    if (mine.exception) std::rethrow_exception(mine.exception);
+    return std::move(mine.status);
   }
 
  private:
-  // Holds mutex_, remembering the holder so that re-entry from a transaction function on the
-  // same thread aborts with a clear message instead of deadlocking.
+  // A queued transaction, owned by the caller that waits for it.
+  struct Pending {
+    const std::function<Status(Database&)>* fn;
+    Status status = Ok();
+    std::exception_ptr exception;  // thrown by fn on the leader's thread, rethrown on the caller's
+    bool done = false;             // guarded by queue_mu_
+  };
+
+  // Holds writer_mu_, remembering the holder so that re-entry from a transaction function on
+  // the same thread aborts with a clear message instead of deadlocking.
   class Lock {
    public:
     explicit Lock(SqliteDatabase& db) : db_(db) {
-      CHECK_MSG(db_.holder_.load(std::memory_order_relaxed) != std::this_thread::get_id(),
-                "the Database was used from inside its own Transaction function; use the "
-                "Database& passed to the function");
-      db_.mutex_.lock();
+      db_.CheckNotInsideOwnTransaction();
+      db_.writer_mu_.lock();
       db_.holder_.store(std::this_thread::get_id(), std::memory_order_relaxed);
     }
     ~Lock() {
       db_.holder_.store(std::thread::id(), std::memory_order_relaxed);
-      db_.mutex_.unlock();
+      db_.writer_mu_.unlock();
     }
     Lock(const Lock&) = delete;
     Lock& operator=(const Lock&) = delete;
@@ -374,9 +482,117 @@ class SqliteDatabase final : public Database {
     SqliteDatabase& db_;
   };
 
-  std::mutex mutex_;
+  // A reader connection borrowed from the pool, returned on destruction.
+  class Reader {
+   public:
+    Reader(SqliteDatabase& db, std::unique_ptr<Connection> conn) : db_(&db), conn_(std::move(conn)) {}
+    Reader(Reader&& other) noexcept = default;
+    ~Reader() {
+      if (conn_ != nullptr) db_->ReleaseReader(std::move(conn_));
+    }
+    Connection& conn() { return *conn_; }
+
+   private:
+    SqliteDatabase* db_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  void CheckNotInsideOwnTransaction() const {
+    CHECK_MSG(holder_.load(std::memory_order_relaxed) != std::this_thread::get_id(),
+              "the Database was used from inside its own Transaction function; use the "
+              "Database& passed to the function");
+  }
+
+  // Runs a batch of transactions in one SQLite transaction on the writer connection.
+  void RunBatch(const std::vector<Pending*>& batch) {
+    Lock lock(*this);
+    auto run = [&](Pending& p, int depth) {
+      try {
+        p.status = RunInTransaction(writer_, depth, *p.fn);
+      } catch (...) {
+        p.exception = std::current_exception();
+        p.status = Fail(ErrorCode::kInternal, "the transaction function threw");
+      }
+    };
+    if (batch.size() == 1) {
+      run(*batch.front(), 0);
+      return;
+    }
+    auto fail_all = [&](const Error& e) {
+      for (Pending* p : batch)
+        if (p->status.has_value() && !p->exception) p->status = std::unexpected(e);
+    };
+    if (auto begun = writer_.Execute("BEGIN IMMEDIATE", {}); !begun) {
+      fail_all(begun.error().WithContext("cannot begin a transaction"));
+      return;
+    }
+    for (Pending* p : batch) {
+      run(*p, 1);
+      if (!writer_.InTransaction()) {
+        // SQLite rolled the whole transaction back (an I/O error, a full disk): the batch's
+        // earlier transactions are gone too, and nothing more can run in it.
+        fail_all(p->status.has_value() ? Error(ErrorCode::kDatabase, "the transaction was rolled back")
+                                       : p->status.error());
+        return;
+      }
+    }
+    if (auto committed = writer_.Execute("COMMIT", {}); !committed) {
+      if (writer_.InTransaction()) static_cast<void>(writer_.Execute("ROLLBACK", {}));
+      fail_all(committed.error().WithContext("cannot commit"));
+    }
+  }
+
+  Result<Reader> AcquireReader() {
+    std::unique_lock lock(readers_mu_);
+    for (;;) {
+      if (!idle_readers_.empty()) {
+        std::unique_ptr<Connection> conn = std::move(idle_readers_.back());
+        idle_readers_.pop_back();
+        return Reader(*this, std::move(conn));
+      }
+      if (reader_count_ < kMaxReaders) break;
+      readers_cv_.wait(lock);
+    }
+    ++reader_count_;
+    lock.unlock();
+    auto db = OpenConnection(path_, /*create=*/false);
+    if (db) {
+      // Readers never write: a statement that would is sent to the writer instead.
+      if (sqlite3_exec(db->get(), "PRAGMA query_only = 1; PRAGMA synchronous = FULL; "
+                                  "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr) == SQLITE_OK)
+        return Reader(*this, std::make_unique<Connection>(std::move(*db)));
+    }
+    lock.lock();
+    --reader_count_;
+    readers_cv_.notify_one();
+    if (!db) return Fail(db.error());
+    return Fail(SqliteError(db->get(), sqlite3_errcode(db->get()), "cannot open database " + path_));
+  }
+
+  void ReleaseReader(std::unique_ptr<Connection> conn) {
+    std::lock_guard lock(readers_mu_);
+    idle_readers_.push_back(std::move(conn));
+    readers_cv_.notify_one();
+  }
+
+  static constexpr size_t kMaxReaders = 4;
+
+  const std::string path_;
+  const bool in_memory_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<Pending*> queue_;  // waiting for the next batch
+  bool leading_ = false;         // a batch is running
+
+  std::mutex writer_mu_;
   std::atomic<std::thread::id> holder_;
-  Connection conn_;
+  Connection writer_;
+
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+  size_t reader_count_ = 0;
 };
 
 Status ValidateMigrations(std::span<const Migration> migrations) {
@@ -487,23 +703,10 @@ Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
   const bool in_memory = path == ":memory:";
   if (!in_memory) TRY(PrepareFile(path));
 
-  sqlite3* raw = nullptr;
-  // NOMUTEX: SqliteDatabase serialises all use of the connection itself.
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (in_memory ? SQLITE_OPEN_CREATE : 0);
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  SqlitePtr db(raw);
-  if (rc != SQLITE_OK) return Fail(SqliteError(db.get(), rc, "cannot open database " + path));
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-  // Refuse SQL that could corrupt the file, double-quoted string literals (a portability trap:
-  // PostgreSQL reads them as identifiers), and functions smuggled in through the schema.
-  sqlite3_db_config(db.get(), SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
-  sqlite3_db_config(db.get(), SQLITE_DBCONFIG_DQS_DML, 0, nullptr);
-  sqlite3_db_config(db.get(), SQLITE_DBCONFIG_DQS_DDL, 0, nullptr);
-  sqlite3_db_config(db.get(), SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  SqlitePtr db = TRY(OpenConnection(path, in_memory));
 
-  auto database = std::make_unique<SqliteDatabase>(std::move(db));
-  Connection& conn = database->connection();
+  auto database = std::make_unique<SqliteDatabase>(path, in_memory, std::move(db));
+  Connection& conn = database->writer();
   const std::string context = "cannot open database " + path;
 
   // WAL: readers do not block the writer; synchronous=FULL syncs the WAL at every commit, so an

@@ -31,9 +31,17 @@ struct Migration {
 // reopening applies nothing twice. A database whose version is newer than the last migration
 // fails with kDatabase (written by a newer autoseal).
 //
-// Thread-safety: the returned Database is safe to share between threads; one mutex serialises
-// every statement and transaction on its single connection (readers included). Several
-// processes may open the same file; their writers are serialised by SQLite's lock.
+// Thread-safety: the returned Database is safe to share between threads. Writes (transactions,
+// and single INSERT/UPDATE/DELETE/REPLACE statements, each run as a transaction) go through one
+// writer connection with group commit: transactions that arrive while another batch commits run
+// together in one SQLite transaction, each in its own savepoint, and share one fdatasync; each
+// still succeeds or fails alone, and none returns before the commit is durable. A transaction
+// function may therefore run on another caller's thread while its own caller waits. Reads run on
+// up to four reader connections and see the last committed state without waiting for the
+// writer; a statement passed to Query that writes (INSERT ... RETURNING) goes to the writer.
+// Other statements (PRAGMA, DDL, ATTACH) run alone on the writer connection. ":memory:" uses one
+// connection for everything. Several processes may open the same file; their writers are
+// serialised by SQLite's lock.
 //
 // Errors: kInvalidArgument for a malformed migration list; kIo naming the path when its
 // directory does not exist or is not writable, or the file cannot be created or opened;
