@@ -1,9 +1,9 @@
 #include "ct/chain.h"
 
 #include <boost/json.hpp>
-
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "crypto/digest.h"
 #include "crypto/prepared.h"
@@ -22,30 +22,79 @@ Hash Sha256(ByteView data) {
   return h;
 }
 
-std::string Key(const Hash& h) { return std::string(reinterpret_cast<const char*>(h.data()), h.size()); }
 std::string Key(ByteView b) { return std::string(AsString(b)); }
 
-bool Equal(ByteView a, ByteView b) { return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0; }
+bool Equal(ByteView a, ByteView b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 std::string Cert(size_t i) { return "certificate " + std::to_string(i); }
 
 }  // namespace
 
 Status ChainValidator::Issuer::VerifyChild(ByteView tbs, ByteView signature,
-                                          crypto::DigestAlgorithm digest) const {
+                                           crypto::DigestAlgorithm digest) const {
   if (verifier && verifier->digest() == digest) return verifier->Verify(tbs, signature);
   return crypto::Verify(key, tbs, signature, digest);
 }
 
 namespace {
 std::shared_ptr<const crypto::PreparedVerifier> MakeVerifier(const crypto::PublicKey& key) {
-  if (key.Family() == crypto::KeyFamily::kEd25519) return nullptr;  // one-shot EdDSA: nothing to prepare
+  if (key.Family() == crypto::KeyFamily::kEd25519)
+    return nullptr;  // one-shot EdDSA: nothing to prepare
   auto v = crypto::PreparedVerifier::Create(key);
   return v ? *v : nullptr;
 }
 }  // namespace
 
-Result<std::vector<Bytes>> ParseAddChainRequest(std::string_view body) {
+namespace internal {
+
+std::optional<std::vector<Bytes>> ScanAddChainRequest(std::string_view body) {
+  // Only this exact shape: {"chain":["<base64>", ...]} with JSON whitespace anywhere between
+  // tokens and strings of base64 characters only (no escapes). Anything else — other members,
+  // escapes, an empty chain, any error — is left to the general parser, so this scan never
+  // decides an outcome that parser would decide differently.
+  size_t i = 0;
+  auto ws = [&] {
+    while (i < body.size() &&
+           (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r'))
+      ++i;
+  };
+  auto take = [&](std::string_view token) {
+    ws();
+    if (body.substr(i, token.size()) != token) return false;
+    i += token.size();
+    return true;
+  };
+  if (!take("{") || !take("\"chain\"") || !take(":") || !take("[")) return std::nullopt;
+  std::vector<Bytes> out;
+  for (;;) {
+    if (!take("\"")) return std::nullopt;
+    size_t start = i;
+    while (i < body.size() && body[i] != '"') {
+      char c = body[i];
+      if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '+' || c == '/' || c == '='))
+        return std::nullopt;
+      ++i;
+    }
+    if (i == body.size() || i - start > kMaxCertificateBytes * 4 / 3 + 4 ||
+        out.size() == kMaxChainLength)
+      return std::nullopt;
+    auto der = Base64Decode(body.substr(start, i - start));
+    if (!der || der->empty()) return std::nullopt;
+    out.push_back(std::move(*der));
+    ++i;  // the closing quote
+    if (take("]")) break;
+    if (!take(",")) return std::nullopt;
+  }
+  if (!take("}")) return std::nullopt;
+  ws();
+  if (i != body.size()) return std::nullopt;
+  return out;
+}
+
+Result<std::vector<Bytes>> ParseAddChainRequestJson(std::string_view body) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(body, ec);
   if (ec) return Fail(ErrorCode::kParse, "request body is not JSON: " + ec.message());
@@ -56,36 +105,64 @@ Result<std::vector<Bytes>> ParseAddChainRequest(std::string_view body) {
   const auto& a = chain->as_array();
   if (a.empty()) return Fail(ErrorCode::kParse, "\"chain\" is empty");
   if (a.size() > kMaxChainLength)
-    return Fail(ErrorCode::kParse, "\"chain\" has more than " + std::to_string(kMaxChainLength) + " certificates");
+    return Fail(ErrorCode::kParse,
+                "\"chain\" has more than " + std::to_string(kMaxChainLength) + " certificates");
   std::vector<Bytes> out;
   out.reserve(a.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    if (!a[i].is_string()) return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is not a string");
+    if (!a[i].is_string())
+      return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is not a string");
     const auto& s = a[i].as_string();
     if (s.size() > kMaxCertificateBytes * 4 / 3 + 4)
       return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is too large");
     auto der = Base64Decode(std::string_view(s.data(), s.size()));
-    if (!der) return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is not valid base64");
+    if (!der)
+      return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is not valid base64");
     if (der->empty()) return Fail(ErrorCode::kParse, "chain[" + std::to_string(i) + "] is empty");
     out.push_back(std::move(*der));
   }
   return out;
 }
 
+}  // namespace internal
+
+Result<std::vector<Bytes>> ParseAddChainRequest(std::string_view body) {
+  if (auto chain = internal::ScanAddChainRequest(body)) return std::move(*chain);
+  return internal::ParseAddChainRequestJson(body);
+}
+
 ChainValidator::ChainValidator(std::vector<x509::Certificate> roots, ChainPolicy policy)
     : roots_(std::move(roots)), policy_(policy) {
   for (const auto& root : roots_) {
-    auto issuer = std::make_shared<Issuer>(Issuer{root.Der(), {}, root.PublicKey(), {}, {}, {}, false, {}, nullptr});
-    issuer->fingerprint = Sha256(issuer->der);
+    auto issuer = std::make_shared<Issuer>(Issuer{std::make_shared<const Bytes>(root.Der()),
+                                                  {},
+                                                  root.PublicKey(),
+                                                  {},
+                                                  {},
+                                                  {},
+                                                  false,
+                                                  nullptr,
+                                                  {},
+                                                  {},
+                                                  nullptr});
+    issuer->fingerprint = Sha256(*issuer->der);
     issuer->verifier = MakeVerifier(issuer->key);
     internal::CertView view;
     std::string error;
-    CHECK_MSG(internal::ParseCertView(issuer->der, &view, &error), "a root certificate does not parse");
+    CHECK_MSG(internal::ParseCertView(*issuer->der, &view, &error),
+              "a root certificate does not parse");
     issuer->subject.assign(view.subject.begin(), view.subject.end());
     issuer->spki.assign(view.spki.begin(), view.spki.end());
+    issuer->path_fingerprints = {issuer->fingerprint};
+    issuer->path_ders = {issuer->der};
     roots_by_subject_[Key(issuer->subject)] = issuer;
-    cache_[Key(issuer->fingerprint)] = issuer;
+    std::unique_lock lock(mu_);
+    Cache(issuer);
   }
+}
+
+void ChainValidator::Cache(const std::shared_ptr<const Issuer>& issuer) const {
+  if (cache_.size() < kMaxCachedIssuers) cache_.emplace(AsString(*issuer->der), issuer);
 }
 
 size_t ChainValidator::CachedIssuers() const {
@@ -93,9 +170,9 @@ size_t ChainValidator::CachedIssuers() const {
   return cache_.size();
 }
 
-std::shared_ptr<const ChainValidator::Issuer> ChainValidator::Lookup(const Hash& fp) const {
+std::shared_ptr<const ChainValidator::Issuer> ChainValidator::Lookup(ByteView der) const {
   std::shared_lock lock(mu_);
-  auto it = cache_.find(Key(fp));
+  auto it = cache_.find(AsString(der));
   return it == cache_.end() ? nullptr : it->second;
 }
 
@@ -110,8 +187,7 @@ Result<std::shared_ptr<const ChainValidator::Issuer>> ChainValidator::IssuerFor(
       return Fail(ErrorCode::kPolicy, "chain does not lead to an accepted root (see get-roots)");
     return it->second;
   }
-  Hash fp = Sha256(chain[index]);
-  if (auto cached = Lookup(fp)) {
+  if (auto cached = Lookup(chain[index])) {
     if (!Equal(cached->subject, expected_subject))
       return Fail(ErrorCode::kPolicy, Cert(index) + " is not the issuer of " + Cert(index - 1));
     return cached;
@@ -130,17 +206,31 @@ Result<std::shared_ptr<const ChainValidator::Issuer>> ChainValidator::IssuerFor(
   auto parent = TRY(IssuerFor(chain, index + 1, view.issuer, depth + 1));
   if (!parent->VerifyChild(view.tbs, view.signature, *digest))
     return Fail(ErrorCode::kCrypto, Cert(index) + " is not signed by its issuer");
-  auto issuer = std::make_shared<Issuer>(Issuer{chain[index], fp, *key, {}, {}, {}, false, {}, MakeVerifier(*key)});
+  auto issuer = std::make_shared<Issuer>(Issuer{std::make_shared<const Bytes>(chain[index]),
+                                                Sha256(chain[index]),
+                                                *key,
+                                                {},
+                                                {},
+                                                {},
+                                                false,
+                                                parent,
+                                                {},
+                                                {},
+                                                MakeVerifier(*key)});
   issuer->subject.assign(view.subject.begin(), view.subject.end());
   issuer->spki.assign(view.spki.begin(), view.spki.end());
   if (const auto* aki = view.Find(internal::kOidAuthorityKeyId))
     issuer->aki_extension.assign(aki->full.begin(), aki->full.end());
   issuer->precert_signing = view.HasEku(internal::kOidCtPrecertSigning);
-  issuer->path_to_root.push_back(parent->fingerprint);
-  issuer->path_to_root.insert(issuer->path_to_root.end(), parent->path_to_root.begin(),
-                              parent->path_to_root.end());
+  issuer->path_fingerprints = {issuer->fingerprint};
+  issuer->path_fingerprints.insert(issuer->path_fingerprints.end(),
+                                   parent->path_fingerprints.begin(),
+                                   parent->path_fingerprints.end());
+  issuer->path_ders = {issuer->der};
+  issuer->path_ders.insert(issuer->path_ders.end(), parent->path_ders.begin(),
+                           parent->path_ders.end());
   std::unique_lock lock(mu_);
-  if (cache_.size() < kMaxCachedIssuers) cache_.emplace(Key(fp), issuer);
+  Cache(issuer);
   return std::shared_ptr<const Issuer>(issuer);
 }
 
@@ -150,22 +240,30 @@ Result<AcceptedChain> ChainValidator::Validate(const std::vector<Bytes>& chain, 
   if (chain.size() > kMaxChainLength) return Fail(ErrorCode::kParse, "chain is too long");
   internal::CertView leaf;
   std::string error;
-  if (!internal::ParseCertView(chain[0], &leaf, &error)) return Fail(ErrorCode::kParse, Cert(0) + ": " + error);
+  if (!internal::ParseCertView(chain[0], &leaf, &error))
+    return Fail(ErrorCode::kParse, Cert(0) + ": " + error);
   const internal::Extension* poison = leaf.Find(internal::kOidCtPoison);
   if (precert) {
-    // RFC 6962 §3.1: "critical poison extension ... whose extnValue OCTET STRING contains ASN.1 NULL data (0x05 0x00)".
+    // RFC 6962 §3.1: "critical poison extension ... whose extnValue OCTET STRING contains ASN.1
+    // NULL data (0x05 0x00)".
     if (poison == nullptr)
-      return Fail(ErrorCode::kPolicy, "add-pre-chain needs a precertificate (poison extension 1.3.6.1.4.1.11129.2.4.3)");
-    if (!poison->critical) return Fail(ErrorCode::kPolicy, "the precertificate poison extension must be critical");
+      return Fail(
+          ErrorCode::kPolicy,
+          "add-pre-chain needs a precertificate (poison extension 1.3.6.1.4.1.11129.2.4.3)");
+    if (!poison->critical)
+      return Fail(ErrorCode::kPolicy, "the precertificate poison extension must be critical");
     static constexpr uint8_t kNull[] = {0x05, 0x00};
-    if (!Equal(poison->value, kNull)) return Fail(ErrorCode::kPolicy, "the poison extension must contain ASN.1 NULL");
+    if (!Equal(poison->value, kNull))
+      return Fail(ErrorCode::kPolicy, "the poison extension must contain ASN.1 NULL");
   } else if (poison != nullptr) {
     return Fail(ErrorCode::kPolicy, "a precertificate must be submitted with add-pre-chain");
   }
   if (policy_.reject_expired && leaf.not_after < now)
-    return Fail(ErrorCode::kPolicy, "certificate has expired (notAfter " + FormatRfc3339(leaf.not_after) + ")");
+    return Fail(ErrorCode::kPolicy,
+                "certificate has expired (notAfter " + FormatRfc3339(leaf.not_after) + ")");
   if (policy_.reject_not_yet_valid && leaf.not_before > now)
-    return Fail(ErrorCode::kPolicy, "certificate is not yet valid (notBefore " + FormatRfc3339(leaf.not_before) + ")");
+    return Fail(ErrorCode::kPolicy,
+                "certificate is not yet valid (notBefore " + FormatRfc3339(leaf.not_before) + ")");
   auto digest = internal::SignatureDigest(leaf.signature_oid);
   if (!digest) return Fail(ErrorCode::kPolicy, Cert(0) + ": unsupported signature algorithm");
   auto issuer = TRY(IssuerFor(chain, 1, leaf.issuer, 0));
@@ -173,35 +271,17 @@ Result<AcceptedChain> ChainValidator::Validate(const std::vector<Bytes>& chain, 
     return Fail(ErrorCode::kCrypto, Cert(0) + " is not signed by its issuer");
 
   AcceptedChain out;
-  out.issuers.push_back(issuer->fingerprint);
-  out.issuers.insert(out.issuers.end(), issuer->path_to_root.begin(), issuer->path_to_root.end());
-  for (const Hash& fp : out.issuers) {
-    auto i = fp == issuer->fingerprint ? issuer : Lookup(fp);
-    if (i == nullptr) {  // the cache was full: the chain itself has the certificate
-      bool found = false;
-      for (const auto& c : chain) {
-        if (Sha256(c) == fp) {
-          out.issuer_ders.push_back(c);
-          found = true;
-          break;
-        }
-      }
-      if (!found) return Fail(ErrorCode::kInternal, "issuer certificate not cached");
-      continue;
-    }
-    out.issuer_ders.push_back(i->der);
-  }
-  if (out.issuer_ders.size() != out.issuers.size()) return Fail(ErrorCode::kInternal, "issuer chain incomplete");
+  out.issuers = issuer->path_fingerprints;
+  out.issuer_ders = issuer->path_ders;
   if (precert) {
     out.entry.type = LogEntryType::kPrecert;
     out.precertificate = chain[0];
     if (issuer->precert_signing) {
       // RFC 6962 §3.2: with a Precertificate Signing Certificate, the TBS names the final issuer
       // and carries its authority key identifier, and issuer_key_hash is the final issuer's key.
-      if (issuer->path_to_root.empty())
+      const auto& final_issuer = issuer->parent;
+      if (final_issuer == nullptr)
         return Fail(ErrorCode::kPolicy, "a precertificate signing certificate cannot be a root");
-      auto final_issuer = Lookup(issuer->path_to_root[0]);
-      if (final_issuer == nullptr) return Fail(ErrorCode::kInternal, "final issuer not cached");
       std::optional<ByteView> aki;
       if (!issuer->aki_extension.empty()) aki = ByteView(issuer->aki_extension);
       out.entry.certificate = internal::PrecertTbs(leaf, ByteView(final_issuer->subject), aki);
@@ -212,7 +292,8 @@ Result<AcceptedChain> ChainValidator::Validate(const std::vector<Bytes>& chain, 
     }
   } else {
     if (issuer->precert_signing)
-      return Fail(ErrorCode::kPolicy, "a precertificate signing certificate cannot issue certificates");
+      return Fail(ErrorCode::kPolicy,
+                  "a precertificate signing certificate cannot issue certificates");
     out.entry.type = LogEntryType::kX509;
     out.entry.certificate = chain[0];
   }

@@ -36,13 +36,22 @@ inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
 // large certificates).
 Result<std::vector<Bytes>> ParseAddChainRequest(std::string_view body);
 
+namespace internal {
+// The two halves of ParseAddChainRequest, public for the fuzzer, which checks that they agree:
+// a strict scan of the usual form {"chain":["<base64>",...]} (nullopt for anything else, errors
+// included), and the general Boost.JSON parser that decides everything the scan leaves.
+std::optional<std::vector<Bytes>> ScanAddChainRequest(std::string_view body);
+Result<std::vector<Bytes>> ParseAddChainRequestJson(std::string_view body);
+}  // namespace internal
+
 // A submission that passed every check: what goes into the log.
 struct AcceptedChain {
-  SignedEntry entry;            // what the SCT and the leaf cover
-  Bytes precertificate;         // precert_entry: the precertificate DER (extra_data)
-  std::vector<Hash> issuers;    // SHA-256 fingerprints of the chain after the leaf, root last
-  std::vector<Bytes> issuer_ders;  // the DER of each, same order
-  Hash identity{};              // SHA-256(entry type || signed entry): the duplicate key
+  SignedEntry entry;          // what the SCT and the leaf cover
+  Bytes precertificate;       // precert_entry: the precertificate DER (extra_data)
+  std::vector<Hash> issuers;  // SHA-256 fingerprints of the chain after the leaf, root last
+  std::vector<std::shared_ptr<const Bytes>>
+      issuer_ders;  // the DER of each, same order (shared with the cache)
+  Hash identity{};  // SHA-256(entry type || signed entry): the duplicate key
 };
 
 struct ChainPolicy {
@@ -63,35 +72,41 @@ class ChainValidator {
   // extension and a certificate must not; a Precertificate Signing Certificate (EKU
   // 1.3.6.1.4.1.11129.2.4.4) is honoured as RFC 6962 §3.1 describes. kPolicy / kParse /
   // kCrypto with a message fit for the submitter.
-  Result<AcceptedChain> Validate(const std::vector<Bytes>& chain, bool precert, TimePoint now) const;
+  Result<AcceptedChain> Validate(const std::vector<Bytes>& chain, bool precert,
+                                 TimePoint now) const;
 
   // Cached issuers (tests and metrics).
   size_t CachedIssuers() const;
 
  private:
   struct Issuer {
-    Bytes der;
+    std::shared_ptr<const Bytes> der;
     Hash fingerprint{};
     crypto::PublicKey key;
     Bytes subject;        // whole Name element
     Bytes spki;           // whole SubjectPublicKeyInfo element
     Bytes aki_extension;  // whole AKI Extension element, or empty
     bool precert_signing = false;
-    // Fingerprints from the issuer above this one up to the root (empty for a root).
-    std::vector<Hash> path_to_root;
+    std::shared_ptr<const Issuer> parent;  // null for a root
+    // This issuer and those above it up to the root: fingerprints and DER (AcceptedChain's).
+    std::vector<Hash> path_fingerprints;
+    std::vector<std::shared_ptr<const Bytes>> path_ders;
     // Verifies what this issuer signs with its usual digest, without re-initialising OpenSSL.
     std::shared_ptr<const crypto::PreparedVerifier> verifier;
     Status VerifyChild(ByteView tbs, ByteView signature, crypto::DigestAlgorithm digest) const;
   };
   Result<std::shared_ptr<const Issuer>> IssuerFor(const std::vector<Bytes>& chain, size_t index,
                                                   ByteView expected_subject, int depth) const;
-  std::shared_ptr<const Issuer> Lookup(const Hash& fp) const;
+  std::shared_ptr<const Issuer> Lookup(ByteView der) const;
+  void Cache(const std::shared_ptr<const Issuer>& issuer) const;  // holds mu_ exclusively
 
   std::vector<x509::Certificate> roots_;
   ChainPolicy policy_;
   std::unordered_map<std::string, std::shared_ptr<const Issuer>> roots_by_subject_;
   mutable std::shared_mutex mu_;
-  mutable std::unordered_map<std::string, std::shared_ptr<const Issuer>> cache_;  // by fingerprint
+  // By the certificate's DER (views into Issuer::der): a submission's intermediates are found
+  // without hashing them.
+  mutable std::unordered_map<std::string_view, std::shared_ptr<const Issuer>> cache_;
 };
 
 }  // namespace autoseal::ct

@@ -20,7 +20,8 @@ namespace {
 
 constexpr store::Migration kMigrations[] = {
     {1,
-     "CREATE TABLE entries(idx INTEGER PRIMARY KEY, identity BLOB NOT NULL, leaf_hash BLOB NOT NULL,"
+     "CREATE TABLE entries(idx INTEGER PRIMARY KEY, identity BLOB NOT NULL, leaf_hash BLOB NOT "
+     "NULL,"
      " leaf_input BLOB NOT NULL, precert BLOB, chain BLOB NOT NULL, signature BLOB NOT NULL);"
      "CREATE INDEX entries_identity ON entries(identity);"
      "CREATE INDEX entries_leaf_hash ON entries(leaf_hash);"
@@ -34,17 +35,16 @@ constexpr unsigned kTileLevels = 6;  // static-ct-api: L is 0..5
 
 uint64_t NowMs(const Clock& clock) {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
+          .count());
 }
-
-std::string Key(ByteView b) { return std::string(AsString(b)); }
-std::string Key(const Hash& h) { return std::string(reinterpret_cast<const char*>(h.data()), 32); }
 
 // Out of line: g++ 12 reports false -Warray-bounds/-Wstringop-overflow for inlined vector growth.
 [[gnu::noinline]] void Put(Bytes& out, uint64_t v, int n) {
   size_t old = out.size();
   out.resize(old + static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) out[old + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
+  for (int i = 0; i < n; ++i)
+    out[old + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
 }
 
 // Static files are derived data (the database is the record), so they are written with a
@@ -58,7 +58,8 @@ Status WriteStaticFile(const std::string& path, ByteView data) {
     f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
     if (!f) return Fail(ErrorCode::kIo, "cannot write " + tmp);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Fail(ErrorCode::kIo, "cannot rename " + tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Fail(ErrorCode::kIo, "cannot rename " + tmp);
   return Ok();
 }
 
@@ -70,6 +71,12 @@ std::string TilePath(const std::string& dir, const std::string& level, uint64_t 
 
 }  // namespace
 
+size_t Log::HashKey::operator()(const Hash& h) const {
+  size_t v;
+  std::memcpy(&v, h.data(), sizeof v);
+  return v;
+}
+
 std::string TileIndexPath(uint64_t n) {
   std::vector<uint64_t> groups;
   do {
@@ -79,7 +86,8 @@ std::string TileIndexPath(uint64_t n) {
   std::string out;
   char buf[8];
   for (size_t i = groups.size(); i-- > 0;) {
-    std::snprintf(buf, sizeof buf, i == 0 ? "%03llu" : "x%03llu/", static_cast<unsigned long long>(groups[i]));
+    std::snprintf(buf, sizeof buf, i == 0 ? "%03llu" : "x%03llu/",
+                  static_cast<unsigned long long>(groups[i]));
     out += buf;
   }
   return out;
@@ -94,7 +102,8 @@ Result<std::unique_ptr<Log>> Log::Open(LogOptions options) {
   log->lock_fd_ = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (log->lock_fd_ < 0) return Fail(ErrorCode::kIo, "cannot open " + dir + "/lock");
   if (::flock(log->lock_fd_, LOCK_EX | LOCK_NB) != 0)
-    return Fail(ErrorCode::kAlreadyExists, "the log in " + dir + " is already open in another process or instance");
+    return Fail(ErrorCode::kAlreadyExists,
+                "the log in " + dir + " is already open in another process or instance");
   std::string key_path = dir + "/log.key";
   std::optional<crypto::PrivateKey> key;
   if (FileExists(key_path)) {
@@ -124,23 +133,31 @@ Status Log::Load() {
   // The tree, from the stored leaf hashes in index order.
   uint64_t next = 0;
   for (;;) {
-    auto rows = TRY(read_db_->Query("SELECT idx, leaf_hash FROM entries WHERE idx >= ? ORDER BY idx LIMIT 100000",
-                                    {static_cast<int64_t>(next)}));
+    auto rows = TRY(read_db_->Query(
+        "SELECT idx, leaf_hash, identity FROM entries WHERE idx >= ? ORDER BY idx LIMIT 100000",
+        {static_cast<int64_t>(next)}));
     if (rows.empty()) break;
     for (const auto& row : rows) {
       int64_t idx = TRY(row.Int(0));
       if (static_cast<uint64_t>(idx) != next)
-        return Fail(ErrorCode::kDatabase, "log database has a gap at entry " + std::to_string(next));
+        return Fail(ErrorCode::kDatabase,
+                    "log database has a gap at entry " + std::to_string(next));
       const Bytes* h = row[1].blob_if();
-      if (h == nullptr || h->size() != 32) return Fail(ErrorCode::kDatabase, "bad leaf hash in the log database");
+      if (h == nullptr || h->size() != 32)
+        return Fail(ErrorCode::kDatabase, "bad leaf hash in the log database");
       tree_.Append(TRY(HashFromBytes(*h)));
+      const Bytes* id = row[2].blob_if();
+      if (id == nullptr || id->size() != 32)
+        return Fail(ErrorCode::kDatabase, "bad identity in the log database");
+      sequenced_identities_.Add(TRY(HashFromBytes(*id)));
       ++next;
     }
   }
   for (const auto& row : TRY(read_db_->Query("SELECT fingerprint, der FROM issuers")))
-    issuers_[Key(TRY(row.Blob(0)))] = TRY(row.Blob(1));
-  auto head = TRY(read_db_->QueryRow(
-      "SELECT tree_size, timestamp, root, signature FROM tree_heads ORDER BY tree_size DESC, timestamp DESC LIMIT 1"));
+    issuers_[TRY(HashFromBytes(TRY(row.Blob(0))))] = TRY(row.Blob(1));
+  auto head =
+      TRY(read_db_->QueryRow("SELECT tree_size, timestamp, root, signature FROM tree_heads ORDER "
+                             "BY tree_size DESC, timestamp DESC LIMIT 1"));
   if (head) {
     sth_.tree_size = static_cast<uint64_t>(TRY(head->Int(0)));
     sth_.timestamp_ms = static_cast<uint64_t>(TRY(head->Int(1)));
@@ -148,14 +165,17 @@ Status Log::Load() {
     sth_.signature = TRY(head->Blob(3));
     // Entries and their tree head are written in one transaction, so they always agree.
     if (sth_.tree_size != tree_.size())
-      return Fail(ErrorCode::kDatabase, "log database: latest tree head size " + std::to_string(sth_.tree_size) +
-                                            " but " + std::to_string(tree_.size()) + " entries");
+      return Fail(ErrorCode::kDatabase, "log database: latest tree head size " +
+                                            std::to_string(sth_.tree_size) + " but " +
+                                            std::to_string(tree_.size()) + " entries");
     if (tree_.Root(sth_.tree_size) != sth_.root)
-      return Fail(ErrorCode::kDatabase, "log database: stored entries do not match the signed root");
+      return Fail(ErrorCode::kDatabase,
+                  "log database: stored entries do not match the signed root");
     checkpoint_.clear();
     TRY(SignTreeHead(std::max(NowMs(*options_.clock), sth_.timestamp_ms + 1), true));
   } else {
-    if (tree_.size() != 0) return Fail(ErrorCode::kDatabase, "log database has entries but no tree head");
+    if (tree_.size() != 0)
+      return Fail(ErrorCode::kDatabase, "log database has entries but no tree head");
     TRY(SignTreeHead(NowMs(*options_.clock), true));
   }
   TRY(WriteStatic(0, tree_.size(), true));
@@ -172,11 +192,13 @@ Status Log::SignTreeHead(uint64_t timestamp_ms, bool store) {
     h.root = tree_.Root(h.tree_size);
   }
   h.timestamp_ms = timestamp_ms;
-  h.signature = TRY(signer_->SignDigitallySigned(TreeHeadSignatureInput(h.timestamp_ms, h.tree_size, h.root)));
+  h.signature = TRY(
+      signer_->SignDigitallySigned(TreeHeadSignatureInput(h.timestamp_ms, h.tree_size, h.root)));
   if (store)
-    TRY(db_->Execute("INSERT OR REPLACE INTO tree_heads(tree_size, timestamp, root, signature) VALUES(?,?,?,?)",
-                     {static_cast<int64_t>(h.tree_size), static_cast<int64_t>(h.timestamp_ms), ToBytes(h.root),
-                      h.signature}));
+    TRY(db_->Execute(
+        "INSERT OR REPLACE INTO tree_heads(tree_size, timestamp, root, signature) VALUES(?,?,?,?)",
+        {static_cast<int64_t>(h.tree_size), static_cast<int64_t>(h.timestamp_ms), ToBytes(h.root),
+         h.signature}));
   return PublishHead(h);
 }
 
@@ -184,7 +206,8 @@ Status Log::PublishHead(const SignedTreeHead& h) {
   // static-ct-api checkpoint: a signed note whose signature is an RFC6962NoteSignature (type
   // 0x05): uint64 timestamp || TreeHeadSignature; key ID = SHA-256(origin || 0x0A || 0x05 ||
   // log ID)[:4]. The origin line is not covered by the signature.
-  std::string body = options_.origin + "\n" + std::to_string(h.tree_size) + "\n" + Base64Encode(h.root) + "\n";
+  std::string body =
+      options_.origin + "\n" + std::to_string(h.tree_size) + "\n" + Base64Encode(h.root) + "\n";
   Bytes key_id_input(options_.origin.begin(), options_.origin.end());
   key_id_input.push_back('\n');
   key_id_input.push_back(0x05);
@@ -250,8 +273,9 @@ void Log::Flush() {
 }
 
 Result<std::optional<SignedCertificateTimestamp>> Log::FindSequenced(const Hash& identity) const {
-  auto row = TRY(read_db_->QueryRow("SELECT idx, leaf_input, signature FROM entries WHERE identity = ? LIMIT 1",
-                                    {ToBytes(identity)}));
+  auto row = TRY(read_db_->QueryRow(
+      "SELECT idx, leaf_input, signature FROM entries WHERE identity = ? LIMIT 1",
+      {ToBytes(identity)}));
   if (!row) return std::optional<SignedCertificateTimestamp>();
   SignedCertificateTimestamp sct;
   uint64_t idx = static_cast<uint64_t>(TRY(row->Int(0)));
@@ -265,7 +289,7 @@ Result<std::optional<SignedCertificateTimestamp>> Log::FindSequenced(const Hash&
 }
 
 void Log::Submit(AcceptedChain chain, SubmitCallback cb) {
-  std::string id = Key(chain.identity);
+  const Hash id = chain.identity;
   std::unique_lock lock(pool_mu_);
   if (stopping_) {
     lock.unlock();
@@ -278,11 +302,15 @@ void Log::Submit(AcceptedChain chain, SubmitCallback cb) {
   }
   // RFC 6962 §4 / Chrome log policy: a resubmission gets the existing SCT. Checked under the pool
   // lock so that an entry cannot leave "pending" between this lookup and the one above.
-  auto existing = FindSequenced(chain.identity);
+  auto existing = sequenced_identities_.MayContain(id)
+                      ? FindSequenced(id)
+                      : Result<std::optional<SignedCertificateTimestamp>>(std::nullopt);
   if (!existing || *existing) {
     lock.unlock();
-    if (!existing) cb(Fail(existing.error()));
-    else cb(std::move(**existing));
+    if (!existing)
+      cb(Fail(existing.error()));
+    else
+      cb(std::move(**existing));
     return;
   }
   if (pool_.size() >= options_.max_pool) {
@@ -315,7 +343,9 @@ void Log::Run() {
       last_sth = std::chrono::steady_clock::now();
     } else if (std::chrono::steady_clock::now() - last_sth >= options_.max_sth_age) {
       uint64_t ts = std::max(NowMs(*options_.clock), LatestTreeHead().timestamp_ms + 1);
-      if (auto st = SignTreeHead(ts, true); !st) autoseal::Log(LogLevel::kError, "ct: tree head refresh failed", {{"error", st.error().message()}});
+      if (auto st = SignTreeHead(ts, true); !st)
+        autoseal::Log(LogLevel::kError, "ct: tree head refresh failed",
+                      {{"error", st.error().message()}});
       last_sth = std::chrono::steady_clock::now();
     }
     lock.lock();
@@ -367,10 +397,10 @@ void Log::SequenceBatch(std::vector<std::unique_ptr<Pending>> batch) {
       r.leaf_hash = HashLeaf(r.leaf);
       for (size_t j = 0; j < c.issuers.size(); ++j) {
         r.chain_fps.insert(r.chain_fps.end(), c.issuers[j].begin(), c.issuers[j].end());
-        if (!issuers_.contains(Key(c.issuers[j]))) {
+        if (!issuers_.contains(c.issuers[j])) {
           bool seen = false;
           for (const auto& n : new_issuers) seen = seen || n.first == c.issuers[j];
-          if (!seen) new_issuers.emplace_back(c.issuers[j], &c.issuer_ders[j]);
+          if (!seen) new_issuers.emplace_back(c.issuers[j], c.issuer_ders[j].get());
         }
       }
     }
@@ -384,24 +414,32 @@ void Log::SequenceBatch(std::vector<std::unique_ptr<Pending>> batch) {
     head.root = tree_.Root(head.tree_size);
   }
   if (status) {
-    auto sig = signer_->SignDigitallySigned(TreeHeadSignatureInput(head.timestamp_ms, head.tree_size, head.root));
-    if (sig) head.signature = std::move(*sig);
-    else status = Fail(sig.error());
+    auto sig = signer_->SignDigitallySigned(
+        TreeHeadSignatureInput(head.timestamp_ms, head.tree_size, head.root));
+    if (sig)
+      head.signature = std::move(*sig);
+    else
+      status = Fail(sig.error());
   }
   if (status) {
     status = db_->Transaction([&](store::Database& db) -> Status {
       for (const auto& [fp, der] : new_issuers)
-        TRY(db.Execute("INSERT OR IGNORE INTO issuers(fingerprint, der) VALUES(?, ?)", {ToBytes(fp), ByteView(*der)}));
+        TRY(db.Execute("INSERT OR IGNORE INTO issuers(fingerprint, der) VALUES(?, ?)",
+                       {ToBytes(fp), ByteView(*der)}));
       for (size_t i = 0; i < rows.size(); ++i) {
         const AcceptedChain& c = batch[i]->chain;
-        store::Value precert = c.precertificate.empty() ? store::Value() : store::Value(ByteView(c.precertificate));
-        TRY(db.Execute("INSERT INTO entries(idx, identity, leaf_hash, leaf_input, precert, chain, signature)"
-                       " VALUES(?,?,?,?,?,?,?)",
-                       {static_cast<int64_t>(base + i), ToBytes(c.identity), ToBytes(rows[i].leaf_hash),
-                        std::move(rows[i].leaf), std::move(precert), ByteView(rows[i].chain_fps),
-                        ByteView(rows[i].signature)}));
+        store::Value precert =
+            c.precertificate.empty() ? store::Value() : store::Value(ByteView(c.precertificate));
+        TRY(db.Execute(
+            "INSERT INTO entries(idx, identity, leaf_hash, leaf_input, precert, chain, signature)"
+            " VALUES(?,?,?,?,?,?,?)",
+            {static_cast<int64_t>(base + i), ByteView(c.identity), ByteView(rows[i].leaf_hash),
+             ByteView(rows[i].leaf), std::move(precert), ByteView(rows[i].chain_fps),
+             ByteView(rows[i].signature)}));
       }
-      TRY(db.Execute("INSERT OR REPLACE INTO tree_heads(tree_size, timestamp, root, signature) VALUES(?,?,?,?)",
+      TRY(
+          db.Execute("INSERT OR REPLACE INTO tree_heads(tree_size, timestamp, root, signature) "
+                     "VALUES(?,?,?,?)",
                      {static_cast<int64_t>(head.tree_size), static_cast<int64_t>(head.timestamp_ms),
                       ToBytes(head.root), head.signature}));
       return Ok();
@@ -415,37 +453,39 @@ void Log::SequenceBatch(std::vector<std::unique_ptr<Pending>> batch) {
     }
     std::lock_guard lock(pool_mu_);
     for (auto& p : batch) {
-      pending_by_identity_.erase(Key(p->chain.identity));
-      for (auto& cb : p->callbacks) cb(Fail(ErrorCode::kDatabase, "the log could not store the entry"));
+      pending_by_identity_.erase(p->chain.identity);
+      for (auto& cb : p->callbacks)
+        cb(Fail(ErrorCode::kDatabase, "the log could not store the entry"));
     }
     sequenced_ += batch.size();
     return;
   }
   {
     std::unique_lock lock(issuers_mu_);
-    for (const auto& [fp, der] : new_issuers) issuers_[Key(fp)] = *der;
+    for (const auto& [fp, der] : new_issuers) issuers_[fp] = *der;
   }
   // The batch is durable: publish the tree head and static files, then hand out the SCTs.
   if (auto st = PublishHead(head); !st)
-    autoseal::Log(LogLevel::kError, "ct: checkpoint write failed", {{"error", st.error().message()}});
+    autoseal::Log(LogLevel::kError, "ct: checkpoint write failed",
+                  {{"error", st.error().message()}});
   for (const auto& [fp, der] : new_issuers)
     (void)WriteStaticFile(static_dir_ + "/issuer/" + HexEncode(fp), *der);
-  // rows[i].leaf was moved into the database call; data tiles need the leaves again.
   for (size_t i = 0; i < batch.size(); ++i) {
     const AcceptedChain& c = batch[i]->chain;
-    Bytes leaf = EncodeMerkleTreeLeaf(ts, c.entry, LeafIndexExtension(base + i));
-    data_tile_.push_back(TileLeaf(leaf, c.precertificate, rows[i].chain_fps));
+    data_tile_.push_back(TileLeaf(rows[i].leaf, c.precertificate, rows[i].chain_fps));
     if (data_tile_.size() == kTileWidth) {
       Bytes tile;
       for (const auto& e : data_tile_) tile.insert(tile.end(), e.begin(), e.end());
-      (void)WriteStaticFile(TilePath(static_dir_, "data", (base + i) / kTileWidth, kTileWidth), tile);
+      (void)WriteStaticFile(TilePath(static_dir_, "data", (base + i) / kTileWidth, kTileWidth),
+                            tile);
       data_tile_.clear();
     }
   }
   if (!data_tile_.empty()) {
     Bytes tile;
     for (const auto& e : data_tile_) tile.insert(tile.end(), e.begin(), e.end());
-    (void)WriteStaticFile(TilePath(static_dir_, "data", head.tree_size / kTileWidth, data_tile_.size()), tile);
+    (void)WriteStaticFile(
+        TilePath(static_dir_, "data", head.tree_size / kTileWidth, data_tile_.size()), tile);
   }
   if (auto st = WriteStatic(base, head.tree_size, false); !st)
     autoseal::Log(LogLevel::kError, "ct: tile write failed", {{"error", st.error().message()}});
@@ -454,7 +494,9 @@ void Log::SequenceBatch(std::vector<std::unique_ptr<Pending>> batch) {
   {
     std::lock_guard lock(pool_mu_);
     for (size_t i = 0; i < batch.size(); ++i) {
-      pending_by_identity_.erase(Key(batch[i]->chain.identity));
+      // Known as sequenced before it stops being pending: Submit never misses it in between.
+      sequenced_identities_.Add(batch[i]->chain.identity);
+      pending_by_identity_.erase(batch[i]->chain.identity);
       SignedCertificateTimestamp sct;
       sct.log_id = signer_->log_id();
       sct.timestamp_ms = ts;
@@ -500,7 +542,7 @@ Status Log::WriteStatic(uint64_t old_size, uint64_t new_size, bool repair) {
   if (repair) {
     std::shared_lock lock(issuers_mu_);
     for (const auto& [fp, der] : issuers_) {
-      std::string path = static_dir_ + "/issuer/" + HexEncode(AsBytes(fp));
+      std::string path = static_dir_ + "/issuer/" + HexEncode(fp);
       if (!FileExists(path)) TRY(WriteStaticFile(path, der));
     }
   }
@@ -513,12 +555,14 @@ Status Log::WriteDataTiles(uint64_t old_size, uint64_t new_size, bool repair) {
   (void)repair;
   uint64_t full = new_size / kTileWidth;
   auto tile_rows = [&](uint64_t n, uint64_t width) -> Result<std::vector<Bytes>> {
-    auto rows = TRY(read_db_->Query("SELECT leaf_input, precert, chain FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
-                                    {static_cast<int64_t>(n * kTileWidth), static_cast<int64_t>(n * kTileWidth + width)}));
+    auto rows = TRY(read_db_->Query(
+        "SELECT leaf_input, precert, chain FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+        {static_cast<int64_t>(n * kTileWidth), static_cast<int64_t>(n * kTileWidth + width)}));
     std::vector<Bytes> out;
     for (const auto& row : rows) {
       const Bytes* precert = row[1].blob_if();
-      out.push_back(TileLeaf(TRY(row.Blob(0)), precert ? ByteView(*precert) : ByteView(), TRY(row.Blob(2))));
+      out.push_back(
+          TileLeaf(TRY(row.Blob(0)), precert ? ByteView(*precert) : ByteView(), TRY(row.Blob(2))));
     }
     return out;
   };
@@ -550,17 +594,21 @@ Result<std::vector<Hash>> Log::ConsistencyProof(uint64_t first, uint64_t second)
 Result<std::vector<Hash>> Log::InclusionProof(uint64_t index, uint64_t tree_size) const {
   std::shared_lock lock(tree_mu_);
   if (tree_size > sth_.tree_size)
-    return Fail(ErrorCode::kInvalidArgument, "tree_size is beyond the current tree size " + std::to_string(sth_.tree_size));
-  if (index >= tree_size) return Fail(ErrorCode::kInvalidArgument, "leaf_index must be below tree_size");
+    return Fail(ErrorCode::kInvalidArgument,
+                "tree_size is beyond the current tree size " + std::to_string(sth_.tree_size));
+  if (index >= tree_size)
+    return Fail(ErrorCode::kInvalidArgument, "leaf_index must be below tree_size");
   return tree_.InclusionProof(index, tree_size);
 }
 
-Result<std::pair<uint64_t, std::vector<Hash>>> Log::ProofByHash(const Hash& leaf_hash, uint64_t tree_size) const {
-  auto row = TRY(read_db_->QueryRow("SELECT idx FROM entries WHERE leaf_hash = ? ORDER BY idx LIMIT 1",
-                                    {ToBytes(leaf_hash)}));
+Result<std::pair<uint64_t, std::vector<Hash>>> Log::ProofByHash(const Hash& leaf_hash,
+                                                                uint64_t tree_size) const {
+  auto row = TRY(read_db_->QueryRow(
+      "SELECT idx FROM entries WHERE leaf_hash = ? ORDER BY idx LIMIT 1", {ToBytes(leaf_hash)}));
   if (!row) return Fail(ErrorCode::kNotFound, "no entry with that leaf hash");
   uint64_t idx = static_cast<uint64_t>(TRY(row->Int(0)));
-  if (idx >= tree_size) return Fail(ErrorCode::kNotFound, "the entry is not in the tree of that size");
+  if (idx >= tree_size)
+    return Fail(ErrorCode::kNotFound, "the entry is not in the tree of that size");
   auto proof = TRY(InclusionProof(idx, tree_size));
   return std::make_pair(idx, std::move(proof));
 }
@@ -570,8 +618,9 @@ Result<Bytes> Log::ExtraData(ByteView precert, ByteView chain_fps) const {
   {
     std::shared_lock lock(issuers_mu_);
     for (size_t i = 0; i + 32 <= chain_fps.size(); i += 32) {
-      auto it = issuers_.find(Key(chain_fps.subspan(i, 32)));
-      if (it == issuers_.end()) return Fail(ErrorCode::kDatabase, "issuer certificate missing from the log");
+      auto it = issuers_.find(*HashFromBytes(chain_fps.subspan(i, 32)));
+      if (it == issuers_.end())
+        return Fail(ErrorCode::kDatabase, "issuer certificate missing from the log");
       Put(chain, it->second.size(), 3);
       chain.insert(chain.end(), it->second.begin(), it->second.end());
     }
@@ -586,14 +635,18 @@ Result<Bytes> Log::ExtraData(ByteView precert, ByteView chain_fps) const {
   return out;
 }
 
-Result<std::vector<LogEntry>> Log::GetEntries(uint64_t start, uint64_t end, size_t max_entries) const {
+Result<std::vector<LogEntry>> Log::GetEntries(uint64_t start, uint64_t end,
+                                              size_t max_entries) const {
   uint64_t size = LatestTreeHead().tree_size;
   if (start > end) return Fail(ErrorCode::kInvalidArgument, "start must not exceed end");
-  if (start >= size) return Fail(ErrorCode::kInvalidArgument, "start is beyond the tree size " + std::to_string(size));
+  if (start >= size)
+    return Fail(ErrorCode::kInvalidArgument,
+                "start is beyond the tree size " + std::to_string(size));
   // RFC 6962 §4.6: the log may return fewer entries than asked for.
   end = std::min({end, size - 1, start + max_entries - 1});
-  auto rows = TRY(read_db_->Query("SELECT leaf_input, precert, chain FROM entries WHERE idx >= ? AND idx <= ? ORDER BY idx",
-                                  {static_cast<int64_t>(start), static_cast<int64_t>(end)}));
+  auto rows = TRY(read_db_->Query(
+      "SELECT leaf_input, precert, chain FROM entries WHERE idx >= ? AND idx <= ? ORDER BY idx",
+      {static_cast<int64_t>(start), static_cast<int64_t>(end)}));
   std::vector<LogEntry> out;
   out.reserve(rows.size());
   for (const auto& row : rows) {

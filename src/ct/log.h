@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "crypto/key.h"
 #include "ct/chain.h"
+#include "ct/internal/identity_filter.h"
 #include "ct/merkle.h"
 #include "ct/sct.h"
 #include "store/database.h"
@@ -91,7 +92,8 @@ class Log {
                                                              uint64_t tree_size) const;
   Result<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t tree_size) const;
   // RFC 6962 §4.6: entries start..end inclusive, at most max_entries of them.
-  Result<std::vector<LogEntry>> GetEntries(uint64_t start, uint64_t end, size_t max_entries = 256) const;
+  Result<std::vector<LogEntry>> GetEntries(uint64_t start, uint64_t end,
+                                           size_t max_entries = 256) const;
 
   // Waits until every submission made before the call has been sequenced (tests).
   void Flush();
@@ -124,13 +126,20 @@ class Log {
   SignedTreeHead sth_;  // guarded by tree_mu_
   std::string checkpoint_;
 
+  struct HashKey {
+    size_t operator()(const Hash& h) const;  // the hash's first bytes: SHA-256 is uniform
+  };
+
   mutable std::shared_mutex issuers_mu_;
-  std::unordered_map<std::string, Bytes> issuers_;  // fingerprint → DER
+  std::unordered_map<Hash, Bytes, HashKey> issuers_;  // fingerprint → DER
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<Pending>> pool_;
-  std::unordered_map<std::string, Pending*> pending_by_identity_;  // pool + in sequencing
+  std::unordered_map<Hash, Pending*, HashKey> pending_by_identity_;  // pool + in sequencing
+  // The identities of the sequenced entries, so that a submission that is not a duplicate (the
+  // usual case) needs no database lookup. Guarded by pool_mu_.
+  internal::IdentityFilter sequenced_identities_;
   uint64_t submitted_ = 0, sequenced_ = 0;  // batches accounting for Flush
   std::condition_variable flushed_cv_;
   bool stopping_ = false;

@@ -1,7 +1,6 @@
 #include "ct/sct.h"
 
 #include <boost/json.hpp>
-
 #include <cstring>
 
 #include "crypto/digest.h"
@@ -14,7 +13,8 @@ namespace {
 [[gnu::noinline]] void Put(Bytes& out, uint64_t v, int n) {
   size_t old = out.size();
   out.resize(old + static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) out[old + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
+  for (int i = 0; i < n; ++i)
+    out[old + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
 }
 [[gnu::noinline]] void PutBytes(Bytes& out, ByteView b) {
   size_t old = out.size();
@@ -172,13 +172,16 @@ Result<SignedCertificateTimestamp> SignedCertificateTimestamp::Parse(ByteView da
 }
 
 std::string SignedCertificateTimestamp::ToJson() const {
-  boost::json::object o;
-  o["sct_version"] = version;
-  o["id"] = Base64Encode(log_id);
-  o["timestamp"] = timestamp_ms;
-  o["extensions"] = Base64Encode(extensions);
-  o["signature"] = Base64Encode(signature);
-  return boost::json::serialize(o);
+  // RFC 6962 §4.1 response, written directly (one per add-chain): base64 and decimal digits
+  // need no JSON escaping.
+  std::string out;
+  out.reserve(160 + (signature.size() + extensions.size()) * 4 / 3);
+  out.append("{\"sct_version\":").append(std::to_string(static_cast<int>(version)));
+  out.append(",\"id\":\"").append(Base64Encode(log_id));
+  out.append("\",\"timestamp\":").append(std::to_string(timestamp_ms));
+  out.append(",\"extensions\":\"").append(Base64Encode(extensions));
+  out.append("\",\"signature\":\"").append(Base64Encode(signature)).append("\"}");
+  return out;
 }
 
 Result<SignedCertificateTimestamp> SignedCertificateTimestamp::FromJson(std::string_view json) {
@@ -188,7 +191,8 @@ Result<SignedCertificateTimestamp> SignedCertificateTimestamp::FromJson(std::str
   const auto& o = v.as_object();
   auto str = [&](const char* k) -> Result<Bytes> {
     auto* f = o.if_contains(k);
-    if (f == nullptr || !f->is_string()) return Fail(ErrorCode::kParse, std::string("SCT response lacks ") + k);
+    if (f == nullptr || !f->is_string())
+      return Fail(ErrorCode::kParse, std::string("SCT response lacks ") + k);
     auto s = f->as_string();
     return TRY_CONTEXT(Base64Decode(std::string_view(s.data(), s.size())), k);
   };
@@ -293,7 +297,8 @@ Result<LogSigner> LogSigner::Create(crypto::PrivateKey key) {
   if (type != crypto::KeyType::kEcdsaP256 && type != crypto::KeyType::kSm2)
     return Fail(ErrorCode::kPolicy, "a log key is ECDSA P-256 (RFC 6962 §2.1.4) or SM2");
   auto pub = TRY(LogPublicKey::FromSpki(key.PublicKeyDer()));
-  auto digest = type == crypto::KeyType::kSm2 ? crypto::DigestAlgorithm::kSm3 : crypto::DigestAlgorithm::kSha256;
+  auto digest = type == crypto::KeyType::kSm2 ? crypto::DigestAlgorithm::kSm3
+                                              : crypto::DigestAlgorithm::kSha256;
   auto prepared = TRY(crypto::PreparedSigner::Create(key, digest));
   LogSigner signer(std::move(key), std::move(pub));
   signer.prepared_ = std::move(prepared);
@@ -311,7 +316,8 @@ Result<Bytes> LogSigner::SignDigitallySigned(ByteView data) const {
   return out;
 }
 
-Result<SignedCertificateTimestamp> LogSigner::SignSct(uint64_t timestamp_ms, const SignedEntry& entry,
+Result<SignedCertificateTimestamp> LogSigner::SignSct(uint64_t timestamp_ms,
+                                                      const SignedEntry& entry,
                                                       ByteView extensions) const {
   SignedCertificateTimestamp s;
   s.log_id = log_id();

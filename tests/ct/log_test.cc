@@ -1,6 +1,8 @@
 // The log end to end without HTTP: chain checks, SCTs (checked by OpenSSL's own CT code for
 // ECDSA, and by our verifier for SM2), duplicates, restart, proofs, static files.
 
+#include "ct/log.h"
+
 #include <gtest/gtest.h>
 #include <openssl/ct.h>
 #include <unistd.h>
@@ -10,7 +12,6 @@
 #include "core/file.h"
 #include "crypto/signature.h"
 #include "ct/chain.h"
-#include "ct/log.h"
 #include "ct/submit.h"
 #include "ct/verifier.h"
 #include "x509/csr.h"
@@ -56,7 +57,8 @@ x509::Certificate Leaf(const Pki& pki, const std::string& dns, KeyType type = Ke
   auto key = *PrivateKey::Generate(type);
   auto csr = x509::CreateCertificateRequest(key, {.common_name = dns, .dns_names = {dns}});
   CHECK_MSG(csr.has_value(), csr.error().message().c_str());
-  auto spec = x509::SpecFromRequest(*csr, Profile::kTlsServer, {.days = 90, .now = SystemClock::Instance().Now()});
+  auto spec = x509::SpecFromRequest(*csr, Profile::kTlsServer,
+                                    {.days = 90, .now = SystemClock::Instance().Now()});
   CHECK_MSG(spec.has_value(), spec.error().message().c_str());
   auto cert = x509::IssueCertificate(*spec, &pki.intermediate, pki.int_key);
   CHECK_MSG(cert.has_value(), cert.error().message().c_str());
@@ -87,15 +89,18 @@ Result<SignedCertificateTimestamp> SubmitAndWait(Log& log, AcceptedChain chain) 
 
 // OpenSSL's CT code (CTLOG_STORE + CT_POLICY_EVAL_CTX + SCT_validate) on an x509_entry SCT.
 std::string OpenSslSctStatus(const SignedCertificateTimestamp& s, const x509::Certificate& leaf,
-                             const x509::Certificate& issuer, const Bytes& log_spki, const std::string& dir) {
+                             const x509::Certificate& issuer, const Bytes& log_spki,
+                             const std::string& dir) {
   std::string cnf = dir + "/ct_log_list.cnf";
-  CHECK(WriteFileAtomic(cnf, "enabled_logs = test\n[test]\ndescription = autoseal test log\nkey = " +
-                                 Base64Encode(log_spki) + "\n")
-            .has_value());
+  CHECK(
+      WriteFileAtomic(cnf, "enabled_logs = test\n[test]\ndescription = autoseal test log\nkey = " +
+                               Base64Encode(log_spki) + "\n")
+          .has_value());
   CTLOG_STORE* store = CTLOG_STORE_new();
   CHECK(CTLOG_STORE_load_file(store, cnf.c_str()) == 1);
-  SCT* sct = SCT_new_from_base64(0, Base64Encode(s.log_id).c_str(), CT_LOG_ENTRY_TYPE_X509, s.timestamp_ms,
-                                 Base64Encode(s.extensions).c_str(), Base64Encode(s.signature).c_str());
+  SCT* sct =
+      SCT_new_from_base64(0, Base64Encode(s.log_id).c_str(), CT_LOG_ENTRY_TYPE_X509, s.timestamp_ms,
+                          Base64Encode(s.extensions).c_str(), Base64Encode(s.signature).c_str());
   CHECK(sct != nullptr);
   CT_POLICY_EVAL_CTX* ctx = CT_POLICY_EVAL_CTX_new();
   CHECK(CT_POLICY_EVAL_CTX_set1_cert(ctx, leaf.raw()) == 1);
@@ -127,7 +132,8 @@ TEST(LogTest, EcdsaSctsValidateWithOpenSslAndSurviveRestart) {
   auto now = SystemClock::Instance().Now();
   auto accepted_a = validator.Validate({a.Der(), pki.intermediate.Der()}, false, now);
   ASSERT_TRUE(accepted_a) << accepted_a.error().message();
-  auto accepted_b = validator.Validate({b.Der(), pki.intermediate.Der(), pki.root.Der()}, false, now);
+  auto accepted_b =
+      validator.Validate({b.Der(), pki.intermediate.Der(), pki.root.Der()}, false, now);
   ASSERT_TRUE(accepted_b) << accepted_b.error().message();
   EXPECT_EQ(accepted_b->issuers.size(), 2u);
 
@@ -141,7 +147,13 @@ TEST(LogTest, EcdsaSctsValidateWithOpenSslAndSurviveRestart) {
     ASSERT_TRUE(s) << s.error().message();
     sct_a = *s;
     EXPECT_EQ(ParseLeafIndexExtension(s->extensions), 0u);
-    EXPECT_EQ(OpenSslSctStatus(*s, a, pki.intermediate, (*log)->signer().public_key().spki(), dir), "valid");
+    // The add-chain response body (RFC 6962 §4.1) reads back as the same SCT.
+    auto from_json = SignedCertificateTimestamp::FromJson(s->ToJson());
+    ASSERT_TRUE(from_json) << s->ToJson();
+    EXPECT_EQ(from_json->Serialize(), s->Serialize());
+    EXPECT_TRUE(s->ToJson().starts_with("{\"sct_version\":0,\"id\":\"")) << s->ToJson();
+    EXPECT_EQ(OpenSslSctStatus(*s, a, pki.intermediate, (*log)->signer().public_key().spki(), dir),
+              "valid");
     first = (*log)->LatestTreeHead();
     EXPECT_EQ(first.tree_size, 1u);
     auto again = SubmitAndWait(**log, *accepted_a);
@@ -150,7 +162,8 @@ TEST(LogTest, EcdsaSctsValidateWithOpenSslAndSurviveRestart) {
     auto sb = SubmitAndWait(**log, *accepted_b);
     ASSERT_TRUE(sb);
     EXPECT_EQ(ParseLeafIndexExtension(sb->extensions), 1u);
-    EXPECT_EQ(OpenSslSctStatus(*sb, b, pki.intermediate, (*log)->signer().public_key().spki(), dir), "valid");
+    EXPECT_EQ(OpenSslSctStatus(*sb, b, pki.intermediate, (*log)->signer().public_key().spki(), dir),
+              "valid");
   }
   auto log = Log::Open(Options(dir));
   ASSERT_TRUE(log) << log.error().message();
@@ -165,7 +178,8 @@ TEST(LogTest, EcdsaSctsValidateWithOpenSslAndSurviveRestart) {
   EXPECT_TRUE(VerifyConsistency(1, 2, first.root, head.root, *proof));
   auto dup = SubmitAndWait(**log, *accepted_a);
   ASSERT_TRUE(dup);
-  EXPECT_EQ(dup->Serialize(), sct_a.Serialize()) << "a duplicate after a restart gets the original SCT";
+  EXPECT_EQ(dup->Serialize(), sct_a.Serialize())
+      << "a duplicate after a restart gets the original SCT";
   EXPECT_EQ((*log)->LatestTreeHead().tree_size, 2u);
 
   auto entries = (*log)->GetEntries(0, 10);
@@ -178,7 +192,8 @@ TEST(LogTest, EcdsaSctsValidateWithOpenSslAndSurviveRestart) {
   auto by_hash = (*log)->ProofByHash(HashLeaf(entries->at(1).leaf_input), 2);
   ASSERT_TRUE(by_hash);
   EXPECT_EQ(by_hash->first, 1u);
-  EXPECT_TRUE(VerifyInclusion(HashLeaf(entries->at(1).leaf_input), 1, 2, by_hash->second, head.root));
+  EXPECT_TRUE(
+      VerifyInclusion(HashLeaf(entries->at(1).leaf_input), 1, 2, by_hash->second, head.root));
 
   std::string st = (*log)->static_dir();
   EXPECT_TRUE(FileExists(st + "/checkpoint"));
@@ -198,7 +213,8 @@ TEST(LogTest, Sm2LogSignsWithSm2SigSm3) {
   Pki pki = MakePki(KeyType::kSm2, "SM2");
   ChainValidator validator({pki.root});
   auto leaf = Leaf(pki, "sm2.example", KeyType::kSm2);
-  auto accepted = validator.Validate({leaf.Der(), pki.intermediate.Der()}, false, SystemClock::Instance().Now());
+  auto accepted = validator.Validate({leaf.Der(), pki.intermediate.Der()}, false,
+                                     SystemClock::Instance().Now());
   ASSERT_TRUE(accepted) << accepted.error().message();
   auto log = Log::Open(Options(dir, KeyType::kSm2));
   ASSERT_TRUE(log) << log.error().message();
@@ -217,8 +233,9 @@ TEST(LogTest, Sm2LogSignsWithSm2SigSm3) {
   auto ds = ParseDigitallySigned(sct->signature);
   ASSERT_TRUE(ds);
   // The signature inside is SM2-with-SM3 with ID 1234567812345678 (what crypto::Verify uses).
-  EXPECT_TRUE(crypto::Verify(pub.key(), EncodeMerkleTreeLeaf(sct->timestamp_ms, accepted->entry, sct->extensions),
-                             ds->signature, crypto::DigestAlgorithm::kSm3));
+  EXPECT_TRUE(crypto::Verify(
+      pub.key(), EncodeMerkleTreeLeaf(sct->timestamp_ms, accepted->entry, sct->extensions),
+      ds->signature, crypto::DigestAlgorithm::kSm3));
 }
 
 TEST(LogTest, SecondInstanceOnTheSameDirectoryIsRefused) {
@@ -244,18 +261,22 @@ TEST(VerifierTest, EmbeddedSctsFromTwoLogsMeetThePolicy) {
   (*sm2_log)->Start();
 
   auto key = *PrivateKey::Generate(KeyType::kEcdsaP256);
-  auto csr = *x509::CreateCertificateRequest(key, {.common_name = "v.example", .dns_names = {"v.example"}});
-  auto spec = *x509::SpecFromRequest(csr, Profile::kTlsServer, {.days = 90, .now = SystemClock::Instance().Now()});
+  auto csr = *x509::CreateCertificateRequest(
+      key, {.common_name = "v.example", .dns_names = {"v.example"}});
+  auto spec = *x509::SpecFromRequest(csr, Profile::kTlsServer,
+                                     {.days = 90, .now = SystemClock::Instance().Now()});
   spec.serial = *x509::NewSerialNumber();
   auto pre_spec = spec;
   pre_spec.extra_extensions.push_back(PoisonExtension());
   auto pre = x509::IssueCertificate(pre_spec, &pki.intermediate, pki.int_key);
   ASSERT_TRUE(pre) << pre.error().message();
-  auto accepted = validator.Validate({pre->Der(), pki.intermediate.Der()}, true, SystemClock::Instance().Now());
+  auto accepted =
+      validator.Validate({pre->Der(), pki.intermediate.Der()}, true, SystemClock::Instance().Now());
   ASSERT_TRUE(accepted) << accepted.error().message();
   auto entry = EntryForChain({pre->Der(), pki.intermediate.Der()}, true);
   ASSERT_TRUE(entry);
-  EXPECT_EQ(entry->certificate, accepted->entry.certificate) << "CA and log rebuild the same precert TBS";
+  EXPECT_EQ(entry->certificate, accepted->entry.certificate)
+      << "CA and log rebuild the same precert TBS";
 
   std::vector<SignedCertificateTimestamp> scts;
   LogList list;
@@ -263,7 +284,8 @@ TEST(VerifierTest, EmbeddedSctsFromTwoLogsMeetThePolicy) {
     auto sct = SubmitAndWait(*log, *accepted);
     ASSERT_TRUE(sct) << sct.error().message();
     scts.push_back(*sct);
-    list.Add(KnownLog{log->signer().public_key().is_sm2() ? "sm2" : "ecdsa", "", "", log->signer().public_key()});
+    list.Add(KnownLog{log->signer().public_key().is_sm2() ? "sm2" : "ecdsa", "", "",
+                      log->signer().public_key()});
   }
   spec.extra_extensions.push_back(SctListExtension(scts));
   auto final_cert = x509::IssueCertificate(spec, &pki.intermediate, pki.int_key);
@@ -275,7 +297,9 @@ TEST(VerifierTest, EmbeddedSctsFromTwoLogsMeetThePolicy) {
   EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
   EXPECT_EQ(report.valid_distinct_logs, 2);
   EXPECT_FALSE(VerifyEmbeddedScts(*final_cert, pki.intermediate, list, {.min_valid = 3}, now).ok());
-  EXPECT_FALSE(VerifyEmbeddedScts(*final_cert, pki.intermediate, list, {.min_valid = 2}, now - std::chrono::hours(1)).ok())
+  EXPECT_FALSE(VerifyEmbeddedScts(*final_cert, pki.intermediate, list, {.min_valid = 2},
+                                  now - std::chrono::hours(1))
+                   .ok())
       << "SCTs from the future are refused";
   LogList only_ecdsa;
   only_ecdsa.Add(list.logs()[0]);
@@ -314,9 +338,11 @@ TEST(ChainTest, RefusesChainsThatDoNotReachAnAcceptedRoot) {
   EXPECT_FALSE(validator.Validate({garbage, pki.intermediate.Der()}, false, now));
   EXPECT_TRUE(validator.Validate({mine.Der(), pki.intermediate.Der()}, false, now));
   EXPECT_TRUE(validator.Validate({mine.Der(), pki.intermediate.Der()}, false, now));
-  EXPECT_EQ(validator.CachedIssuers(), 2u) << "the root and the intermediate, cached once by fingerprint";
+  EXPECT_EQ(validator.CachedIssuers(), 2u)
+      << "the root and the intermediate, cached once by fingerprint";
   ChainValidator strict({pki.root}, {.reject_expired = true});
-  EXPECT_FALSE(strict.Validate({mine.Der(), pki.intermediate.Der()}, false, now + std::chrono::hours(24 * 400)));
+  EXPECT_FALSE(strict.Validate({mine.Der(), pki.intermediate.Der()}, false,
+                               now + std::chrono::hours(24 * 400)));
 }
 
 TEST(ChainTest, ParsesAddChainRequests) {
@@ -329,6 +355,40 @@ TEST(ChainTest, ParsesAddChainRequests) {
   auto ok = ParseAddChainRequest(R"({"chain":["AAEC"]})");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->at(0), (Bytes{0, 1, 2}));
+}
+
+TEST(ChainTest, TheFastScanAndTheJsonParserAgree) {
+  const Bytes a{0, 1, 2}, b{0xfb, 0xff};
+  // The usual forms are taken by the scan, with the general parser's result.
+  for (const char* body :
+       {R"({"chain":["AAEC","+/8="]})", " {\n \"chain\" :\t[ \"AAEC\" ,\r\n\"+/8=\" ] } \n"}) {
+    auto scanned = internal::ScanAddChainRequest(body);
+    ASSERT_TRUE(scanned) << body;
+    EXPECT_EQ(*scanned, (std::vector<Bytes>{a, b}));
+    auto parsed = internal::ParseAddChainRequestJson(body);
+    ASSERT_TRUE(parsed) << body;
+    EXPECT_EQ(*parsed, *scanned);
+  }
+  // Escapes and other members are valid JSON the scan leaves to the parser.
+  for (const char* body :
+       {R"({"chain":["+\/8="]})", R"({"chain":["AAEC"],"x":1})", R"({"chain":["\u0041AEC"]})"}) {
+    EXPECT_FALSE(internal::ScanAddChainRequest(body)) << body;
+    EXPECT_TRUE(ParseAddChainRequest(body)) << body;
+  }
+  // Errors are never the scan's: each gets the parser's message.
+  for (const char* body :
+       {R"({"chain":["AAEC",]})", R"({"chain":["AAE"]})", R"({"chain":["AAEC"]} x)",
+        R"({"chain":["AAEC"])", R"({"chain":[""]})"}) {
+    EXPECT_FALSE(internal::ScanAddChainRequest(body)) << body;
+    auto r = ParseAddChainRequest(body);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().message(), internal::ParseAddChainRequestJson(body).error().message());
+  }
+  std::string eleven = R"({"chain":[)";
+  for (int i = 0; i < 11; ++i) eleven += std::string(i ? "," : "") + R"("AAEC")";
+  eleven += "]}";
+  EXPECT_FALSE(internal::ScanAddChainRequest(eleven));
+  EXPECT_FALSE(ParseAddChainRequest(eleven));
 }
 
 }  // namespace

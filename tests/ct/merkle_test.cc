@@ -2,12 +2,14 @@
 // §2.1, leaves and values as in transparency-dev/merkle, recomputed independently; a copy of
 // ../shared/testdata/ct/merkle-vectors.json).
 
+#include "ct/merkle.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
 #include "core/file.h"
-#include "ct/merkle.h"
+#include "ct/internal/identity_filter.h"
 
 namespace autoseal::ct {
 namespace {
@@ -116,7 +118,8 @@ TEST(MerkleTest, LargeTreeProofsVerifyAndTruncateRestoresRoots) {
   }
   for (uint64_t n : {1, 2, 255, 256, 257, 999, 1000})
     for (uint64_t i : {uint64_t{0}, n / 2, n - 1})
-      EXPECT_TRUE(VerifyInclusion(t.LeafHash(i), i, n, t.InclusionProof(i, n), t.Root(n))) << i << "/" << n;
+      EXPECT_TRUE(VerifyInclusion(t.LeafHash(i), i, n, t.InclusionProof(i, n), t.Root(n)))
+          << i << "/" << n;
   for (uint64_t m : {1, 7, 256, 500})
     EXPECT_TRUE(VerifyConsistency(m, 1000, t.Root(m), t.Root(1000), t.ConsistencyProof(m, 1000)));
   t.Truncate(500);
@@ -126,3 +129,26 @@ TEST(MerkleTest, LargeTreeProofsVerifyAndTruncateRestoresRoots) {
 
 }  // namespace
 }  // namespace autoseal::ct
+
+namespace autoseal::ct::internal {
+namespace {
+
+TEST(IdentityFilterTest, NeverForgetsAnAddedValueAcrossGrowthAndRarelyClaimsAnAbsentOne) {
+  auto value = [](uint64_t n) {
+    // Distinct, well-spread values as SHA-256 gives them.
+    Bytes b(8);
+    for (int i = 0; i < 8; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
+    return HashLeaf(b);
+  };
+  IdentityFilter f;
+  const uint64_t n = IdentityFilter::kFirstCapacity * 3 + 17;  // three parts and a bit
+  for (uint64_t i = 0; i < n; ++i) f.Add(value(i));
+  EXPECT_EQ(f.parts(), 3u);
+  for (uint64_t i = 0; i < n; ++i) ASSERT_TRUE(f.MayContain(value(i))) << i;
+  size_t false_positives = 0;
+  for (uint64_t i = n; i < n + 100000; ++i) false_positives += f.MayContain(value(i)) ? 1 : 0;
+  EXPECT_LT(false_positives, 2000u);  // ~0.25 % per full part, three parts
+}
+
+}  // namespace
+}  // namespace autoseal::ct::internal

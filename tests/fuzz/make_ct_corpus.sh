@@ -21,6 +21,8 @@ seeds = {
     "chain-one.json": json.dumps({"chain": [b(pre)]}),
     "chain-empty.json": '{"chain":[]}',
     "chain-bad-b64.json": '{"chain":["@@"]}',
+    "chain-spaced.json": ' {\n "chain" :\t[ "AAEC" ,\r\n"+/8=" ] } \n',
+    "chain-escaped.json": '{"chain":["+\\/8="]}',
     "not-json.txt": "{chain:",
     "log-list.json": json.dumps({"logs": [{"description": "d", "url": "http://x", "key": b(b"\x30\x00")}]}),
     "sct.json": json.dumps({"sct_version": 0, "id": b(bytes(32)), "timestamp": 1, "extensions": "AAAFAAAAAAE=", "signature": "BAMAAQA="}),
