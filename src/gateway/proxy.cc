@@ -36,6 +36,7 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "gateway/internal/http_head.h"
 #include "gateway/internal/http_rules.h"
 #include "gateway/internal/tls_server.h"
 #include "gateway/internal/tls_stream.h"
@@ -71,6 +72,9 @@ constexpr size_t kIdleReadBytes = 4096;
 constexpr size_t kRelayBytes = 32 * 1024;
 // An origin's response header section.
 constexpr uint32_t kMaxOriginHeaderBytes = 64 * 1024;
+// A worker's scratch for a waking connection's first read: a TLS record's plaintext at most.
+// A request the fast path serves never leaves it, so an idle connection owns no read buffer.
+constexpr size_t kReadScratchBytes = 16 * 1024;
 // A pooled origin connection used this recently is taken without probing it (one system call
 // saved per request under load); if the origin closed it meanwhile, an idempotent request is
 // retried on a fresh connection.
@@ -124,6 +128,32 @@ bool HasToken(const std::vector<std::string>& tokens, std::string_view token) {
   return false;
 }
 
+// Appends to a fixed buffer; ok() turns false (and stays) when something did not fit.
+class HeadWriter {
+ public:
+  HeadWriter(char* data, size_t capacity) : data_(data), capacity_(capacity) {}
+  HeadWriter& operator<<(std::string_view s) {
+    if (s.size() > capacity_ - size_) {
+      ok_ = false;
+    } else if (ok_) {
+      std::memcpy(data_ + size_, s.data(), s.size());
+      size_ += s.size();
+    }
+    return *this;
+  }
+  void Field(std::string_view name, std::string_view value) {
+    *this << name << ": " << value << "\r\n";
+  }
+  bool ok() const { return ok_; }
+  size_t size() const { return size_; }
+
+ private:
+  char* data_;
+  size_t capacity_;
+  size_t size_ = 0;
+  bool ok_ = true;
+};
+
 // One proxied site with everything the request path needs precomputed.
 struct Site {
   SiteConfig config;
@@ -172,6 +202,7 @@ struct Worker {
   std::list<Connection*> connections;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Upstream>>> pool;
   std::vector<std::unique_ptr<char[]>> spare_buffers;
+  std::unique_ptr<char[]> read_scratch = std::make_unique<char[]>(kReadScratchBytes);
   std::shared_ptr<const SiteTable> sites;
   uint64_t sites_generation = 0;
 };
@@ -446,12 +477,30 @@ class Session final : public Connection {
     sni_ = std::move(sni);
   }
 
-  // Serves requests until the client or an error ends the connection.
-  Task<void> Run();
+  // Serves requests until nothing is left to read: true when the connection is to wait for its
+  // next request (the owner waits for readability without a coroutine frame, calls Woken, then
+  // Run again), false when the client, an error or a stop ends it.
+  Task<bool> Run();
+  void Woken() { woken_ = true; }
+  Socket& lowest() { return client_; }
 
  private:
   using RequestParser = http::request_parser<http::buffer_body>;
   using ResponseParser = http::response_parser<http::buffer_body>;
+
+  // The fast path for the common request: a GET or HEAD whose head arrived whole in bytes,
+  // strictly well-formed (gateway/internal/http_head.h), with no body, expectation, upgrade or
+  // Connection option beyond close and keep-alive, for this connection's site. Its head is
+  // rewritten by the rules Proxy applies, with no per-field allocation, and sent in one write; a
+  // response with a Content-Length (or none needed) comes back the same way, anything else
+  // through ForwardResponse. kNotFast, with nothing sent or consumed, for every other request:
+  // the general path then parses the same bytes. bytes need only last until the first
+  // suspension (everything taken from them is copied by then).
+  enum class FastResult { kNotFast, kKeepAlive, kClose };
+  Task<FastResult> FastProxy(std::string_view bytes);
+  // Writes what the client socket takes now, without the reactor; would_block when nothing.
+  beast::error_code WriteNow(const char* data, size_t size, size_t& n);
+  beast::error_code ReadNow(char* data, size_t size, size_t& n);
 
   // Handles one request whose header is in parser; returns whether to read another.
   Task<bool> Handle(RequestParser& parser);
@@ -462,8 +511,39 @@ class Session final : public Connection {
   Task<bool> Respond(int status, std::string_view content_type, std::string_view body,
                      bool keep_alive, unsigned version, std::string_view location = {});
   Task<void> Tunnel(Upstream& upstream);
+
+  // A pooled connection to site's origin that is still usable, or nullptr.
+  std::unique_ptr<Upstream> TakeIdleOrigin(const Site& site);
+  // Connects upstream to site's origin under the connect timeout: 0, or the status to answer
+  // (502 refused, 504 timed out; counted).
+  Task<int> ConnectOrigin(Upstream& upstream, const Site& site);
+  // Reads the origin's response header into response (interim 1xx responses other than 101 are
+  // skipped; interim tells whether one came). HEAD responses have no body.
+  Task<beast::error_code> ReadResponseHeader(Upstream& upstream,
+                                             std::optional<ResponseParser>& response, bool head,
+                                             bool& interim);
+  // What the response side needs to know of the request.
+  struct ResponseContext {
+    const Site* site;
+    unsigned client_version;
+    bool head;         // a HEAD request: no body whatever the header says
+    bool keep_client;  // the client asked to keep the connection and its request is all read
+    std::string_view upgrade;  // the Upgrade the client asked for, "" for none
+  };
+  // Forwards the response whose header is in response to the client (the general path: any
+  // framing, 101 upgrades), returns upstream to the pool when it can carry another request.
+  // Returns whether the client connection stays open.
+  Task<bool> ForwardResponse(ResponseParser& response, std::unique_ptr<Upstream> upstream,
+                             const ResponseContext& context, RelayBuffer& relay, Outcome& outcome);
+
   void Record(const http::request_header<>& request, const std::string& host, const Site* site,
-              const Outcome& outcome, SteadyClock::time_point start);
+              const Outcome& outcome, SteadyClock::time_point start) {
+    Record(std::string_view(request.method_string().data(), request.method_string().size()),
+           std::string_view(request.target().data(), request.target().size()), host, site,
+           outcome, start);
+  }
+  void Record(std::string_view method, std::string_view target, const std::string& host,
+              const Site* site, const Outcome& outcome, SteadyClock::time_point start);
 
   GatewayImpl& gateway_;
   const GatewayOptions& options_;
@@ -472,6 +552,8 @@ class Session final : public Connection {
   std::string tls_site_;  // the site chosen by SNI (HTTPS)
   std::string sni_;
   beast::flat_buffer buffer_;  // client bytes read ahead of the parser
+  bool first_ = true;          // no request yet: the header timeout applies to the wait
+  bool woken_ = false;         // the socket became readable since Run last returned true
 };
 
 int StatusForReadError(const beast::error_code& ec) {
@@ -482,30 +564,42 @@ int StatusForReadError(const beast::error_code& ec) {
 }
 
 template <class Stream>
-Task<void> Session<Stream>::Run() {
-  bool first = true;
+Task<bool> Session<Stream>::Run() {
   for (;;) {
     if (buffer_.size() == 0) {
-      if (gateway_.stopping()) co_return;
-      // An idle connection keeps no read buffer (the next request allocates one).
-      buffer_.shrink_to_fit();
-      idle_ = true;
-      ClientDeadline(first ? options_.header_timeout : options_.idle_timeout);
-      // Waiting for readiness first saves the read that would find nothing (one system call per
-      // request on a keep-alive connection).
-      if constexpr (kTls) {
-        auto [wait_ec] = co_await stream_.async_wait_readable(kUseTuple);
-        if (wait_ec) co_return;
-      } else {
-        auto [wait_ec] = co_await stream_.async_wait(Socket::wait_read, kUseTuple);
-        if (wait_ec) co_return;
+      if (!woken_) {
+        if (gateway_.stopping()) co_return false;
+        // An idle connection keeps no read buffer (the next request allocates one).
+        buffer_.shrink_to_fit();
+        idle_ = true;
+        ClientDeadline(first_ ? options_.header_timeout : options_.idle_timeout);
+        co_return true;
       }
-      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kIdleReadBytes), kUseTuple);
+      woken_ = false;
+      // Read what is there into the worker's scratch; most requests are served from it by the
+      // fast path, and only the general path's requests are copied into buffer_.
+      char* scratch = worker_.read_scratch.get();
+      size_t got = 0;
+      beast::error_code read_ec = ReadNow(scratch, kReadScratchBytes, got);
       idle_ = false;
-      if (ec) co_return;
-      buffer_.commit(n);
+      if (read_ec == asio::error::would_block) {
+        auto [ec, n] =
+            co_await stream_.async_read_some(buffer_.prepare(kIdleReadBytes), kUseTuple);
+        if (ec) co_return false;
+        buffer_.commit(n);
+      } else if (read_ec) {
+        co_return false;
+      } else {
+        first_ = false;
+        FastResult fast = co_await FastProxy(std::string_view(scratch, got));
+        if (fast == FastResult::kKeepAlive) continue;
+        if (fast == FastResult::kClose) co_return false;
+        auto space = buffer_.prepare(got);
+        std::memcpy(space.data(), scratch, got);
+        buffer_.commit(got);
+      }
     }
-    first = false;
+    first_ = false;
     ClientDeadline(options_.header_timeout);
     RequestParser parser;
     parser.header_limit(static_cast<uint32_t>(
@@ -521,10 +615,305 @@ Task<void> Session<Stream>::Run() {
                          status == 431 ? "Request Header Fields Too Large\n" : "Bad Request\n",
                          false, 11);
       }
-      co_return;
+      co_return false;
     }
-    if (!co_await Handle(parser)) co_return;
+    if (!co_await Handle(parser)) co_return false;
   }
+}
+
+template <class Stream>
+beast::error_code Session<Stream>::ReadNow(char* data, size_t size, size_t& n) {
+  if constexpr (kTls) {
+    return stream_.TryRead(data, size, n);
+  } else {
+    beast::error_code ec;
+    n = stream_.read_some(asio::buffer(data, size), ec);
+    return ec;
+  }
+}
+
+template <class Stream>
+beast::error_code Session<Stream>::WriteNow(const char* data, size_t size, size_t& n) {
+  if constexpr (kTls) {
+    return stream_.TryWrite(data, size, n);
+  } else {
+    beast::error_code ec;
+    n = stream_.write_some(asio::buffer(data, size), ec);
+    return ec;
+  }
+}
+
+template <class Stream>
+Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::string_view bytes) {
+  // Up to the first co_await everything runs at once: bytes are the worker's scratch.
+  const SteadyClock::time_point start = SteadyClock::now();
+  RequestHead request;
+  if (ParseRequestHead(bytes, options_.max_header_bytes, request) != HeadParse::kComplete ||
+      request.size != bytes.size() || request.version != 11 ||
+      (request.method != "GET" && request.method != "HEAD") || request.target.front() != '/') {
+    co_return FastResult::kNotFast;
+  }
+  const HeadFields& fields = request.fields;
+  // Framing, expectations, upgrades, the fields Beast validates as lists, and repeated
+  // forwarding fields are the general path's.
+  if (fields.Count("host") != 1 || fields.Count("x-forwarded-for") > 1 ||
+      fields.Count("forwarded") > 1) {
+    co_return FastResult::kNotFast;
+  }
+  for (std::string_view name :
+       {"content-length", "transfer-encoding", "expect", "upgrade", "proxy-connection"}) {
+    if (fields.Find(name) != nullptr) co_return FastResult::kNotFast;
+  }
+  bool close = false;
+  for (const HeadField& field : fields) {
+    bool has_close = false;
+    if (EqualsIgnoreCase(field.name, "connection")) {
+      if (!ListHasOnly(field.value, {"close", "keep-alive"}, &has_close)) {
+        co_return FastResult::kNotFast;
+      }
+      close = close || has_close;
+    }
+  }
+  std::optional<std::string> host = NormalizeHost(fields.Find("host")->value);
+  if (!host || host->empty()) co_return FastResult::kNotFast;
+  if constexpr (!kTls) {
+    if (options_.redirect_http || AcmeChallengeToken(request.target)) {
+      co_return FastResult::kNotFast;
+    }
+  }
+  const Site* site = gateway_.Sites(worker_).Find(*host);
+  if (site == nullptr || (kTls && site->config.name != tls_site_)) co_return FastResult::kNotFast;
+
+  // The origin's request head, by Proxy's rules: hop-by-hop fields dropped (RFC 9110 §7.6.1),
+  // HTTP/1.1, Host replaced unless preserved, X-Forwarded-For appended to, X-Forwarded-Proto
+  // replaced, one Forwarded element added (RFC 7239 §4), the base path prefixed.
+  RelayBuffer relay(worker_);
+  const std::string_view proto = kTls ? "https" : "http";
+  HeadWriter out(relay.data(), kRelayBytes);
+  out << request.method << " " << site->origin.base_path << request.target << " HTTP/1.1\r\n";
+  const HeadField* forwarded_for = nullptr;
+  const HeadField* forwarded = nullptr;
+  for (const HeadField& field : fields) {
+    if (IsHopByHop(field.name) || EqualsIgnoreCase(field.name, "x-forwarded-proto")) continue;
+    if (EqualsIgnoreCase(field.name, "host") && !site->config.preserve_host) continue;
+    if (EqualsIgnoreCase(field.name, "x-forwarded-for")) {
+      forwarded_for = &field;
+    } else if (EqualsIgnoreCase(field.name, "forwarded")) {
+      forwarded = &field;
+    } else {
+      out.Field(field.name, field.value);
+    }
+  }
+  if (!site->config.preserve_host) out.Field("Host", site->origin.authority);
+  out << "X-Forwarded-For: ";
+  if (forwarded_for != nullptr) out << forwarded_for->value << ", ";
+  out << remote_ip_ << "\r\n";
+  out.Field("X-Forwarded-Proto", proto);
+  out << "Forwarded: ";
+  if (forwarded != nullptr) out << forwarded->value << ", ";
+  out << "for=" << ForwardedNode(remote_ip_) << ";host=" << ForwardedValue(*host)
+      << ";proto=" << proto << "\r\n\r\n";
+  if (!out.ok()) co_return FastResult::kNotFast;
+  const size_t request_size = out.size();
+  const bool head_method = request.method == "HEAD";
+  std::string method;
+  std::string target;
+  if (options_.access_log) {
+    method = request.method;
+    target = site->origin.base_path;  // the path the origin saw, as the general path logs it
+    target += request.target;
+  }
+  const bool keep_alive = !close;
+  // From here on the request is this path's.
+
+  Outcome outcome;
+  outcome.upstream = true;
+  auto finish = [&](bool keep) {
+    Record(method, target, *host, site, outcome, start);
+    return keep ? FastResult::kKeepAlive : FastResult::kClose;
+  };
+  auto fail = [&](int status) -> Task<FastResult> {
+    UnwatchUpstream();
+    outcome.status = status;
+    outcome.upstream_time = SteadyClock::now() - start;
+    std::string_view page = status == 504 ? kGatewayTimeoutPage : kBadGatewayPage;
+    bool more = co_await Respond(status, "text/html; charset=utf-8", page, keep_alive, 11);
+    co_return finish(more);
+  };
+
+  // As in Proxy: a pooled connection found closed before any of the response came is replaced
+  // once by a fresh one (GET and HEAD are idempotent, RFC 9110 §9.2.2).
+  std::unique_ptr<Upstream> upstream;
+  ResponseHead response;
+  HeadParse parsed = HeadParse::kIncomplete;
+  for (int attempt = 0;; ++attempt) {
+    upstream = TakeIdleOrigin(*site);
+    const bool reused = upstream != nullptr;
+    if (!reused) {
+      upstream = std::make_unique<Upstream>(*worker_.io);
+      if (int status = co_await ConnectOrigin(*upstream, *site); status != 0) {
+        co_return co_await fail(status);
+      }
+    }
+    WatchUpstream(&upstream->socket, options_.origin_read_timeout);
+    AwaitOrigin(options_.origin_read_timeout);
+    beast::error_code ec;
+    size_t sent = upstream->socket.write_some(asio::buffer(relay.data(), request_size), ec);
+    if (ec == asio::error::would_block) ec = {};
+    if (!ec && sent < request_size) {
+      auto [write_ec, n] = co_await asio::async_write(
+          upstream->socket, asio::buffer(relay.data() + sent, request_size - sent), kUseTuple);
+      ec = write_ec;
+    }
+    if (ec) {
+      if (reused && attempt == 0 && !upstream_timed_out_) continue;
+      gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
+      co_return co_await fail(upstream_timed_out_ ? 504 : 502);
+    }
+    for (;;) {
+      auto data = upstream->buffer.data();
+      if (data.size() > 0) {
+        parsed = ParseResponseHead(
+            std::string_view(static_cast<const char*>(data.data()), data.size()),
+            kMaxOriginHeaderBytes, response);
+        if (parsed != HeadParse::kIncomplete) break;
+      }
+      auto [read_ec, n] =
+          co_await upstream->socket.async_read_some(upstream->buffer.prepare(4096), kUseTuple);
+      if (read_ec) {
+        ec = read_ec;
+        break;
+      }
+      upstream->buffer.commit(n);
+    }
+    if (ec) {
+      bool closed_early = ec == asio::error::connection_reset || ec == asio::error::eof;
+      if (reused && attempt == 0 && closed_early && upstream->buffer.size() == 0 &&
+          !upstream_timed_out_) {
+        continue;
+      }
+      gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
+      co_return co_await fail(upstream_timed_out_ ? 504 : 502);
+    }
+    break;
+  }
+  outcome.upstream_time = SteadyClock::now() - start;
+
+  // The fast response: HTTP/1.1, final, framed by one Content-Length or by having no body
+  // (RFC 9112 §6.3 rules 1-2), Connection with close/keep-alive only.
+  bool simple = parsed == HeadParse::kComplete && response.version == 11 &&
+                response.status >= 200 && response.fields.Find("transfer-encoding") == nullptr &&
+                response.fields.Count("content-length") <= 1;
+  const bool no_body = head_method || response.status == 204 || response.status == 304;
+  size_t length = 0;
+  bool origin_keep_alive = true;
+  if (simple) {
+    if (const HeadField* field = response.fields.Find("content-length"); field != nullptr) {
+      simple = ParseContentLength(field->value, length);
+    } else {
+      simple = no_body;
+    }
+  }
+  for (const HeadField& field : response.fields) {
+    bool has_close = false;
+    if (simple && EqualsIgnoreCase(field.name, "connection")) {
+      simple = ListHasOnly(field.value, {"close", "keep-alive"}, &has_close);
+      origin_keep_alive = origin_keep_alive && !has_close;
+    }
+  }
+  const bool keep_client = keep_alive && !gateway_.stopping();
+  HeadWriter head(relay.data(), kRelayBytes);
+  if (simple) {
+    char code[4] = {static_cast<char>('0' + response.status / 100),
+                    static_cast<char>('0' + response.status / 10 % 10),
+                    static_cast<char>('0' + response.status % 10), 0};
+    head << "HTTP/1.1 " << code << " "
+         << (response.reason.empty() ? net::ReasonPhrase(static_cast<int>(response.status))
+                                     : response.reason)
+         << "\r\n";
+    const bool hsts = kTls && !site->hsts.empty();
+    for (const HeadField& field : response.fields) {
+      if (IsHopByHop(field.name)) continue;
+      if (hsts && EqualsIgnoreCase(field.name, "strict-transport-security")) continue;
+      head.Field(field.name, field.value);
+    }
+    if (hsts) head.Field("Strict-Transport-Security", site->hsts);
+    if (!keep_client) head << "Connection: close\r\n";
+    head << "\r\n";
+    simple = head.ok();
+  }
+  if (!simple) {
+    // Chunked, close-delimited, interim, upgrade, HTTP/1.0 or unusual: the general path parses
+    // the same bytes from the origin connection's buffer.
+    std::optional<ResponseParser> parser;
+    bool interim = false;
+    beast::error_code ec = co_await ReadResponseHeader(*upstream, parser, head_method, interim);
+    if (ec) {
+      gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
+      co_return co_await fail(upstream_timed_out_ ? 504 : 502);
+    }
+    ResponseContext context{site, 11, head_method, keep_alive, {}};
+    bool more = co_await ForwardResponse(*parser, std::move(upstream), context, relay, outcome);
+    co_return finish(more);
+  }
+
+  // The head and as much of the body as the origin sent with it go out in one write.
+  outcome.status = static_cast<int>(response.status);
+  size_t remaining = no_body ? 0 : length;
+  upstream->buffer.consume(response.size);
+  size_t take = std::min({remaining, upstream->buffer.size(), kRelayBytes - head.size()});
+  std::memcpy(relay.data() + head.size(), upstream->buffer.data().data(), take);
+  upstream->buffer.consume(take);
+  remaining -= take;
+  outcome.bytes += take;
+  size_t pending = head.size() + take;
+  for (;;) {
+    // As in ForwardResponse, the client's write deadline stays while the origin is read next.
+    ClientDeadline(options_.client_io_timeout);
+    size_t written = 0;
+    beast::error_code ec = WriteNow(relay.data(), pending, written);
+    if (ec == asio::error::would_block) ec = {};
+    if (!ec && written < pending) {
+      auto [write_ec, n] = co_await asio::async_write(
+          stream_, asio::buffer(relay.data() + written, pending - written), kUseTuple);
+      ec = write_ec;
+    }
+    if (ec) {
+      UnwatchUpstream();
+      co_return finish(false);
+    }
+    if (remaining == 0) break;
+    // The rest of the body, a relay buffer at a time.
+    if (upstream->buffer.size() > 0) {
+      pending = std::min({remaining, upstream->buffer.size(), kRelayBytes});
+      std::memcpy(relay.data(), upstream->buffer.data().data(), pending);
+      upstream->buffer.consume(pending);
+    } else {
+      UpstreamDeadline(options_.origin_read_timeout);
+      auto [read_ec, n] = co_await upstream->socket.async_read_some(
+          asio::buffer(relay.data(), std::min(remaining, kRelayBytes)), kUseTuple);
+      if (read_ec) {
+        // Too late for a 502: the header is out. Close, so the client sees a short body.
+        gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
+        UnwatchUpstream();
+        co_return finish(false);
+      }
+      pending = n;
+    }
+    remaining -= pending;
+    outcome.bytes += pending;
+  }
+  UnwatchUpstream();
+  // Bytes beyond the response would be read as the next one's start: such a connection is
+  // not reused.
+  if (origin_keep_alive && upstream->buffer.size() == 0) {
+    auto& idle = worker_.pool[site->origin_key];
+    if (idle.size() < options_.max_idle_origin_connections) {
+      upstream->idle_since = CoarseNow();
+      idle.push_back(std::move(upstream));
+    }
+  }
+  co_return finish(keep_client);
 }
 
 template <class Stream>
@@ -821,47 +1210,13 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
   for (int attempt = 0;; ++attempt) {
     upstream.reset();
     response.reset();
-    bool reused = false;
-    if (auto it = worker.pool.find(site.origin_key); it != worker.pool.end()) {
-      auto& idle = it->second;
-      while (!idle.empty() && !upstream) {
-        std::unique_ptr<Upstream> candidate = std::move(idle.back());
-        idle.pop_back();
-        SteadyClock::duration idle_for = CoarseNow() - candidate->idle_since;
-        if (idle_for >= options_.origin_idle_timeout) continue;
-        if (idle_for < kTrustIdleOrigin) {
-          upstream = std::move(candidate);
-          break;
-        }
-        // A closed or chattering idle connection is useless: peek without blocking.
-        char probe;
-        ssize_t r = ::recv(candidate->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) upstream = std::move(candidate);
-      }
-    }
-    if (upstream) {
-      reused = true;
-    } else {
+    upstream = TakeIdleOrigin(site);
+    const bool reused = upstream != nullptr;
+    if (!reused) {
       upstream = std::make_unique<Upstream>(*worker.io);
-      WatchUpstream(&upstream->socket, options_.origin_connect_timeout);
-      AwaitOrigin(options_.origin_connect_timeout);
-      beast::error_code ec;
-      for (const tcp::endpoint& endpoint : site.endpoints) {
-        beast::error_code ignored;
-        upstream->socket.close(ignored);
-        auto [connect_ec] = co_await upstream->socket.async_connect(endpoint, kUseTuple);
-        ec = connect_ec;
-        if (!ec || upstream_timed_out_) break;
+      if (int status = co_await ConnectOrigin(*upstream, site); status != 0) {
+        co_return co_await fail_with(status);
       }
-      if (upstream_timed_out_) {
-        gateway_.CountUpstreamError("timeout");
-        co_return co_await fail_with(504);
-      }
-      if (ec) {
-        gateway_.CountUpstreamError("connect");
-        co_return co_await fail_with(502);
-      }
-      upstream->socket.set_option(tcp::no_delay(true), ec);
     }
     WatchUpstream(&upstream->socket, options_.origin_read_timeout);
     AwaitOrigin(options_.origin_read_timeout);
@@ -926,25 +1281,11 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
       } while (!serializer.is_done());
     }
 
-    // The response header; interim 1xx responses other than 101 are dropped (the client's own
-    // 100-continue was answered above). RFC 9110 §15.6.5: the client waits as long as the origin
-    // may take, so a slow origin's 504 reaches it.
+    // The response header. RFC 9110 §15.6.5: the client waits as long as the origin may take, so
+    // a slow origin's 504 reaches it.
     AwaitOrigin(options_.origin_read_timeout);
-    beast::error_code ec;
     bool interim = false;  // a 1xx came: the origin has seen the request
-    for (;;) {
-      if (response) interim = true;
-      response.emplace();
-      response->header_limit(kMaxOriginHeaderBytes);
-      response->body_limit(boost::none);
-      if (head) response->skip(true);
-      auto [read_ec, n] = co_await http::async_read_header(upstream->socket, upstream->buffer,
-                                                           *response, kUseTuple);
-      ec = read_ec;
-      if (ec) break;
-      unsigned status = response->get().result_int();
-      if (status >= 200 || status == 101) break;
-    }
+    beast::error_code ec = co_await ReadResponseHeader(*upstream, response, head, interim);
     if (ec) {
       bool closed_early = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
                           ec == asio::error::eof;
@@ -961,19 +1302,31 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     break;
   }
   outcome.upstream_time = SteadyClock::now() - upstream_start;
+  ResponseContext context{&site, client_version, head, client_keep_alive && parser.is_done(),
+                          upgrade};
+  co_return co_await ForwardResponse(*response, std::move(upstream), context, relay, outcome);
+}
 
-  auto& res = response->get();
+template <class Stream>
+Task<bool> Session<Stream>::ForwardResponse(ResponseParser& response,
+                                            std::unique_ptr<Upstream> upstream,
+                                            const ResponseContext& context, RelayBuffer& relay,
+                                            Outcome& outcome) {
+  auto& res = response.get();
   const unsigned status = res.result_int();
   outcome.status = static_cast<int>(status);
-  if (status == 101 && upgrade.empty()) {
+  if (status == 101 && context.upgrade.empty()) {
     gateway_.CountUpstreamError("protocol");
-    co_return co_await fail_with(502);
+    UnwatchUpstream();
+    outcome.status = 502;
+    co_return co_await Respond(502, "text/html; charset=utf-8", kBadGatewayPage,
+                               context.keep_client, context.client_version);
   }
   const bool upgraded = status == 101;
-  bool origin_keep_alive = response->keep_alive();
-  const bool res_chunked = response->chunked();
-  const bool has_length = response->content_length().has_value();
-  const bool no_body = head || status == 204 || status == 304 || upgraded || response->is_done();
+  bool origin_keep_alive = response.keep_alive();
+  const bool res_chunked = response.chunked();
+  const bool has_length = response.content_length().has_value();
+  const bool no_body = context.head || status == 204 || status == 304 || upgraded || response.is_done();
 
   std::vector<std::string> res_options;
   for (auto it = res.find(http::field::connection);
@@ -995,7 +1348,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
       ++it;
     }
   }
-  bool keep_client = client_keep_alive && parser.is_done() && !gateway_.stopping();
+  bool keep_client = context.keep_client && !gateway_.stopping();
   if (!no_body) {
     if (res_chunked) {
       res.chunked(true);
@@ -1003,13 +1356,14 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
       // A close-delimited body (RFC 9112 §6.3 rule 8): re-framed as chunked for HTTP/1.1
       // clients; an HTTP/1.0 client reads to the close. The origin connection ends with it.
       origin_keep_alive = false;
-      if (client_version >= 11) {
+      if (context.client_version >= 11) {
         res.chunked(true);
       } else {
         keep_client = false;
       }
     }
   }
+  const Site& site = *context.site;
   if (kTls && !site.hsts.empty()) res.set(http::field::strict_transport_security, site.hsts);
   res.version(11);
   if (upgraded) {
@@ -1017,7 +1371,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     if (!res_upgrade.empty()) res.set(http::field::upgrade, res_upgrade);
   } else {
     res.keep_alive(keep_client);
-    if (keep_client && client_version == 10) res.set(http::field::connection, "keep-alive");
+    if (keep_client && context.client_version == 10) res.set(http::field::connection, "keep-alive");
   }
 
   http::serializer<false, http::buffer_body> serializer(res);
@@ -1033,12 +1387,12 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     }
   } else {
     do {
-      if (!response->is_done()) {
+      if (!response.is_done()) {
         res.body().data = relay.data();
         res.body().size = kRelayBytes;
         UpstreamDeadline(options_.origin_read_timeout);
         auto [ec, n] =
-            co_await http::async_read(upstream->socket, upstream->buffer, *response, kUseTuple);
+            co_await http::async_read(upstream->socket, upstream->buffer, response, kUseTuple);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {
           // Too late for a 502: the header is out. Close, so the client sees a short body.
@@ -1048,7 +1402,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
         }
         res.body().size = kRelayBytes - res.body().size;
         res.body().data = relay.data();
-        res.body().more = !response->is_done();
+        res.body().more = !response.is_done();
         outcome.bytes += res.body().size;
       } else {
         res.body().data = nullptr;
@@ -1070,14 +1424,81 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     co_await Tunnel(*upstream);
     co_return false;
   }
-  if (origin_keep_alive && response->is_done()) {
-    auto& idle = worker.pool[site.origin_key];
+  if (origin_keep_alive && response.is_done()) {
+    auto& idle = worker_.pool[site.origin_key];
     if (idle.size() < options_.max_idle_origin_connections) {
       upstream->idle_since = CoarseNow();
       idle.push_back(std::move(upstream));
     }
   }
   co_return keep_client;
+}
+
+template <class Stream>
+std::unique_ptr<Upstream> Session<Stream>::TakeIdleOrigin(const Site& site) {
+  auto it = worker_.pool.find(site.origin_key);
+  if (it == worker_.pool.end()) return nullptr;
+  auto& idle = it->second;
+  while (!idle.empty()) {
+    std::unique_ptr<Upstream> candidate = std::move(idle.back());
+    idle.pop_back();
+    SteadyClock::duration idle_for = CoarseNow() - candidate->idle_since;
+    if (idle_for >= options_.origin_idle_timeout) continue;
+    if (idle_for < kTrustIdleOrigin) return candidate;
+    // A closed or chattering idle connection is useless: peek without blocking.
+    char probe;
+    ssize_t r = ::recv(candidate->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return candidate;
+  }
+  return nullptr;
+}
+
+template <class Stream>
+Task<int> Session<Stream>::ConnectOrigin(Upstream& upstream, const Site& site) {
+  WatchUpstream(&upstream.socket, options_.origin_connect_timeout);
+  AwaitOrigin(options_.origin_connect_timeout);
+  beast::error_code ec;
+  for (const tcp::endpoint& endpoint : site.endpoints) {
+    beast::error_code ignored;
+    upstream.socket.close(ignored);
+    auto [connect_ec] = co_await upstream.socket.async_connect(endpoint, kUseTuple);
+    ec = connect_ec;
+    if (!ec || upstream_timed_out_) break;
+  }
+  if (upstream_timed_out_) {
+    gateway_.CountUpstreamError("timeout");
+    co_return 504;
+  }
+  if (ec) {
+    gateway_.CountUpstreamError("connect");
+    co_return 502;
+  }
+  upstream.socket.set_option(tcp::no_delay(true), ec);
+  // The fast path writes the request head without the reactor (asynchronous operations ignore
+  // this flag).
+  upstream.socket.non_blocking(true, ec);
+  co_return 0;
+}
+
+template <class Stream>
+Task<beast::error_code> Session<Stream>::ReadResponseHeader(Upstream& upstream,
+                                                            std::optional<ResponseParser>& response,
+                                                            bool head, bool& interim) {
+  // Interim 1xx responses other than 101 are dropped (the client's own 100-continue was
+  // answered before the body).
+  interim = false;
+  for (;;) {
+    if (response) interim = true;
+    response.emplace();
+    response->header_limit(kMaxOriginHeaderBytes);
+    response->body_limit(boost::none);
+    if (head) response->skip(true);
+    auto [ec, n] =
+        co_await http::async_read_header(upstream.socket, upstream.buffer, *response, kUseTuple);
+    if (ec) co_return ec;
+    unsigned status = response->get().result_int();
+    if (status >= 200 || status == 101) co_return ec;
+  }
 }
 
 // After a 101: bytes pass both ways until either side closes or the connection idles out.
@@ -1147,8 +1568,8 @@ Task<void> Session<Stream>::Tunnel(Upstream& upstream) {
 }
 
 template <class Stream>
-void Session<Stream>::Record(const http::request_header<>& request, const std::string& host,
-                             const Site* site, const Outcome& outcome,
+void Session<Stream>::Record(std::string_view method, std::string_view target,
+                             const std::string& host, const Site* site, const Outcome& outcome,
                              SteadyClock::time_point start) {
   SteadyClock::duration elapsed = SteadyClock::now() - start;
   if (site != nullptr) {
@@ -1167,8 +1588,6 @@ void Session<Stream>::Record(const http::request_header<>& request, const std::s
   std::string bytes = std::to_string(outcome.bytes);
   std::string duration = ms(elapsed);
   std::string upstream = outcome.upstream ? ms(outcome.upstream_time) : "";
-  std::string_view method(request.method_string().data(), request.method_string().size());
-  std::string_view target(request.target().data(), request.target().size());
   Log(LogLevel::kInfo, "access",
       {{"client", remote_ip_},
        {"method", method},
@@ -1231,35 +1650,94 @@ Task<bool> HandshakeTls(GatewayImpl& gateway, Worker& worker, TlsStream& stream,
   co_return !choice.acme_challenge;
 }
 
+Socket& Lowest(TlsStream& stream) { return stream.next_layer(); }
+Socket& Lowest(Socket& socket) { return socket; }
+
+void LogCoroutineException(std::exception_ptr e, const char* what);
+
+// One client connection's objects on the heap. Between requests they are all that is left of
+// it besides the reactor's wait: no coroutine frame waits for the next request.
+template <class Stream>
+struct ClientConnection {
+  template <class... StreamArgs>
+  ClientConnection(GatewayImpl& gateway, Worker& worker, ConnectionSlot connection_slot,
+                   std::string remote_ip, StreamArgs&&... stream_args)
+      : slot(std::move(connection_slot)),
+        stream(std::forward<StreamArgs>(stream_args)...),
+        session(gateway, worker, stream, Lowest(stream), std::move(remote_ip)) {}
+
+  ConnectionSlot slot;  // released last, after the socket has closed
+  Stream stream;
+  Session<Stream> session;
+};
+
+template <class Stream>
+void AwaitRequest(std::unique_ptr<ClientConnection<Stream>> connection);
+
+// Serves what the connection has to read, then waits for more (or ends it).
+template <class Stream>
+Task<void> Serve(std::unique_ptr<ClientConnection<Stream>> connection) {
+  const bool wait = co_await connection->session.Run();
+  if (wait) AwaitRequest(std::move(connection));
+  co_return;
+}
+
+// Waits for the connection to become readable, holding it in the wait's handler; a new
+// coroutine serves it then. The sweep and Stop end the wait through CloseClient (the handler
+// then sees an error or the end of the stream, and the connection is destroyed).
+template <class Stream>
+void AwaitRequest(std::unique_ptr<ClientConnection<Stream>> connection) {
+  Socket& socket = connection->session.lowest();
+  bool pending = false;
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    // Bytes OpenSSL already holds (a pipelined request) make no socket readable.
+    pending = SSL_has_pending(connection->stream.native_handle()) == 1;
+  }
+  auto resume = [connection = std::move(connection)](beast::error_code ec) mutable {
+    if (ec) return;
+    connection->session.Woken();
+    auto executor = connection->session.lowest().get_executor();
+    asio::co_spawn(executor, Serve(std::move(connection)),
+                   [](std::exception_ptr e) { LogCoroutineException(e, "client connection"); });
+  };
+  if (pending) {
+    asio::post(socket.get_executor(), [resume = std::move(resume)]() mutable { resume({}); });
+    return;
+  }
+  socket.async_wait(Socket::wait_read, std::move(resume));
+}
+
 // An HTTPS connection: the ClientHello peek (the TLCP hook), the handshake, then HTTP. The
 // handshake runs in its own coroutine so its state is gone while the connection idles.
 Task<void> RunHttps(GatewayImpl& gateway, Worker& worker, Socket socket, ConnectionSlot slot) {
-  (void)slot;
   beast::error_code ec;
   tcp::endpoint remote = socket.remote_endpoint(ec);
   if (ec) co_return;
   socket.set_option(tcp::no_delay(true), ec);
   SSL* ssl = SSL_new(gateway.tls().context());
   if (ssl == nullptr) co_return;
-  TlsStream stream(std::move(socket), ssl);
-  Session<TlsStream> session(gateway, worker, stream, stream.next_layer(), AddressString(remote));
-  session.StartHandshakeDeadline();
+  auto connection = std::make_unique<ClientConnection<TlsStream>>(
+      gateway, worker, std::move(slot), AddressString(remote), std::move(socket), ssl);
+  connection->session.StartHandshakeDeadline();
   {
     HandshakeChoice choice;
-    if (!co_await HandshakeTls(gateway, worker, stream, choice)) co_return;
-    session.SetTlsIdentity(std::move(choice.site), std::move(choice.server_name));
+    if (!co_await HandshakeTls(gateway, worker, connection->stream, choice)) co_return;
+    connection->session.SetTlsIdentity(std::move(choice.site), std::move(choice.server_name));
   }
-  co_await session.Run();
+  co_await Serve(std::move(connection));
 }
 
 Task<void> RunHttp(GatewayImpl& gateway, Worker& worker, Socket socket, ConnectionSlot slot) {
-  (void)slot;
   beast::error_code ec;
   tcp::endpoint remote = socket.remote_endpoint(ec);
   if (ec) co_return;
   socket.set_option(tcp::no_delay(true), ec);
-  Session<Socket> session(gateway, worker, socket, socket, AddressString(remote));
-  co_await session.Run();
+  // ReadNow and WriteNow use the socket without the reactor (asynchronous operations ignore
+  // this flag).
+  socket.non_blocking(true, ec);
+  auto connection = std::make_unique<ClientConnection<Socket>>(
+      gateway, worker, std::move(slot), AddressString(remote), std::move(socket));
+  co_await Serve(std::move(connection));
 }
 
 void LogCoroutineException(std::exception_ptr e, const char* what) {

@@ -427,6 +427,8 @@ inline uint64_t PeakRss() {
 //   /echo-headers       200, body = the request header section as received
 //   /upload             reads the body (Content-Length or chunked), 200 "received N"
 //   /download?n=N       200 with N bytes (Content-Length), written in 64 KiB blocks
+//   /plain              200 "plain body" framed by Content-Length alone, with a Keep-Alive and
+//                       a Strict-Transport-Security field of its own
 //   /chunked            200, Transfer-Encoding: chunked, body "hello, chunked world"
 //   /close-delimited    HTTP/1.0-style body ending at the close
 //   /slow               answers after 5 s
@@ -554,6 +556,13 @@ class Origin {
           size_t take = static_cast<size_t>(std::min<uint64_t>(n, block.size()));
           if (!SendAll(fd, std::string_view(block.data(), take))) return Done(fd);
           n -= take;
+        }
+      } else if (target == "/plain") {
+        if (!SendAll(fd,
+                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nKeep-Alive: timeout=5\r\n"
+                     "Strict-Transport-Security: max-age=1\r\nContent-Length: 10\r\n\r\n"
+                     "plain body")) {
+          return Done(fd);
         }
       } else if (target == "/chunked") {
         if (!SendAll(fd,

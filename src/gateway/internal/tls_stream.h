@@ -52,21 +52,16 @@ class TlsStream {
     return boost::asio::async_compose<Token, void(error_code)>(HandshakeOp{this}, token, socket_);
   }
 
-  // Waits until a read can make progress (decrypted bytes already buffered in OpenSSL, or the
-  // socket readable), so the read that follows finds data instead of failing with EAGAIN first.
-  template <class Token>
-  auto async_wait_readable(Token&& token) {
-    return boost::asio::async_compose<Token, void(error_code)>(
-        [this, waited = false](auto& self, error_code ec = {}) mutable {
-          if (waited || ec || SSL_has_pending(ssl_)) {
-            if (waited || ec) return self.complete(ec);
-            waited = true;
-            return boost::asio::post(std::move(self));
-          }
-          waited = true;
-          socket_.async_wait(socket_type::wait_read, std::move(self));
-        },
-        token, socket_);
+  // One SSL_read_ex or SSL_write_ex now, without the reactor: the coroutine that calls these
+  // resumes no handler and posts nothing when the bytes are already there (or the socket can
+  // take them). would_block when OpenSSL needs the socket to become readable or writable (then
+  // the async_* form finishes the job); eof at the end of the stream. A write is all or nothing
+  // (no SSL_MODE_ENABLE_PARTIAL_WRITE): after would_block the same bytes go to async_write_some.
+  error_code TryRead(void* data, size_t size, size_t& n) {
+    return TryIo(false, data, size, n);
+  }
+  error_code TryWrite(const void* data, size_t size, size_t& n) {
+    return TryIo(true, const_cast<void*>(data), size, n);
   }
 
   template <class MutableBuffers, class Token>
@@ -102,6 +97,17 @@ class TlsStream {
     ERR_clear_error();
     if (err == 0) return boost::asio::error::connection_reset;
     return error_code(static_cast<int>(err), boost::asio::error::get_ssl_category());
+  }
+
+  error_code TryIo(bool write, void* data, size_t size, size_t& n) {
+    n = 0;
+    if (!socket_.is_open()) return boost::asio::error::bad_descriptor;
+    ERR_clear_error();
+    int r = write ? SSL_write_ex(ssl_, data, size, &n) : SSL_read_ex(ssl_, data, size, &n);
+    if (r == 1) return error_code();
+    int e = SSL_get_error(ssl_, r);
+    if (WaitFor(e) != Wait::kNone) return boost::asio::error::would_block;
+    return ErrorFor(e);
   }
 
   template <class Self>
