@@ -37,17 +37,15 @@ std::optional<std::array<uint8_t, 32>> InvertModP256Order(const std::array<uint8
 // concurrently from any number of threads, including while one of them builds the table.
 class P256Verifier {
  public:
-  // Verifications a key makes before kAfterRepeatedUse builds its table. Building costs ~40 ms
+  // Verifications a key makes before kAfterRepeatedUse builds its table. Building costs 30–40 ms
   // of CPU (OpenSSL makes each of the 2,368 points affine with its own inversion) and saves
   // ~50 µs per later verification, i.e. it pays back after ~800; building once a key has already
   // spent about that much (rent-or-buy) never costs more than twice the better choice in hindsight.
   static constexpr uint32_t kTableAfterUses = 1000;
-  // Process-wide bound on tables alive at once (~148 KB each, ~38 MB in all). Later keys verify
-  // without a table until a verifier holding one is destroyed.
+  // Process-wide bound on tables alive at once: each is 37 rows of 64 affine points of 64 bytes
+  // as OpenSSL's nistz256 code lays them out (154 KB of heap measured), ~38 MB in all. Later keys
+  // verify without a table until a verifier holding one is destroyed.
   static constexpr size_t kMaxTables = 256;
-  // Bytes one table holds (37 rows of 64 affine points of 64 bytes, as OpenSSL's nistz256 code
-  // lays them out); for the budget and the benchmark's report.
-  static constexpr size_t kTableBytes = 37 * 64 * 64;
 
   // kUnsupported if key is not an ECDSA P-256 key (the caller keeps its generic path).
   static Result<std::unique_ptr<P256Verifier>> Create(const PublicKey& key, VerifyTablePolicy policy);
