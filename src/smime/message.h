@@ -59,8 +59,9 @@ struct EncryptedMessage {
 Result<EncryptedMessage> EncryptMessage(ByteView message, const EncryptMessageOptions& options);
 
 // Signs (multipart/signed, postmarked when asked) and then encrypts, with RFC 9788 hp="cipher" in
-// the signed part: what the mail agent sends. The body is copied once into the signed part and
-// once into the envelope.
+// the signed part: what the mail agent sends. Unless a part must be re-encoded, the body is not
+// copied: it is read twice from the input (hashed, then encrypted and base64-encoded in 64 KB
+// pieces straight into the output).
 Result<EncryptedMessage> SignAndEncryptMessage(ByteView message, const SignMessageOptions& sign,
                                                const EncryptMessageOptions& encrypt);
 

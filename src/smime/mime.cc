@@ -260,18 +260,22 @@ Result<Bytes> DecodedContent(GMimeObject* object, std::string_view what) {
   return bytes;
 }
 
-// RFC 8551 §3.1.2: leaves that are not 7-bit clean get quoted-printable (mostly text) or base64.
-// Returns whether any part was re-encoded.
-bool MakeSevenBit(GMimeObject* object) {
+// Prepares the leaves for signing or encryption; returns whether any part was re-encoded.
+// RFC 8551 §3.1.1 canonicalises line breaks to CRLF, which is right for text only: a part with
+// Content-Transfer-Encoding binary would have its bare LF bytes changed, so it is re-encoded as
+// base64 (same content, and a form that canonicalisation cannot touch) on every path. With
+// seven_bit, RFC 8551 §3.1.2: leaves that are not 7-bit clean get quoted-printable (mostly text)
+// or base64.
+bool PrepareLeaves(GMimeObject* object, bool seven_bit) {
   bool changed = false;
   if (GMIME_IS_MULTIPART(object)) {
     GMimeMultipart* mp = GMIME_MULTIPART(object);
     int n = g_mime_multipart_get_count(mp);
-    for (int i = 0; i < n; ++i) changed |= MakeSevenBit(g_mime_multipart_get_part(mp, i));
+    for (int i = 0; i < n; ++i) changed |= PrepareLeaves(g_mime_multipart_get_part(mp, i), seven_bit);
   } else if (GMIME_IS_MESSAGE_PART(object)) {
     GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
     if (inner != nullptr && g_mime_message_get_mime_part(inner) != nullptr)
-      changed |= MakeSevenBit(g_mime_message_get_mime_part(inner));
+      changed |= PrepareLeaves(g_mime_message_get_mime_part(inner), seven_bit);
   } else if (GMIME_IS_PART(object)) {
     GMimePart* part = GMIME_PART(object);
     switch (g_mime_part_get_content_encoding(part)) {
@@ -279,10 +283,13 @@ bool MakeSevenBit(GMimeObject* object) {
       case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
       case GMIME_CONTENT_ENCODING_UUENCODE:
         return false;  // already 7-bit
+      case GMIME_CONTENT_ENCODING_BINARY:
+        g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_BASE64);
+        return true;
       default:
         break;
     }
-    if (g_mime_part_get_content(part) == nullptr) return false;
+    if (!seven_bit || g_mime_part_get_content(part) == nullptr) return false;
     GMimeContentEncoding best =
         g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT);
     // GMime answers DEFAULT (not 7BIT) for content that is fine as it is: no NUL, no 8-bit
@@ -407,7 +414,7 @@ struct MimeMessage::State {
   size_t input_size = 0;
   ByteView input_bytes;
   std::optional<PayloadOptions> prepared;
-  bool reencoded = false;  // MakeSevenBit changed a part: GMime must write the body
+  bool reencoded = false;  // PrepareLeaves changed a part: GMime must write the body
   // ParseToProtect: GMime read only the header section; the body's scan says why that is enough.
   bool headers_only = false;
   std::optional<internal::BodyScan> scan;
@@ -449,15 +456,18 @@ Result<MimeMessage> MimeMessage::ParseToProtect(ByteView data, bool seven_bit) {
   std::optional<size_t> end = HeaderSectionEnd(data);
   if (!end || data.size() > kMaxMessageBytes) return Parse(data);
   internal::BodyScan scan = internal::ScanBody(data.subspan(*end));
-  if (seven_bit && !scan.seven_bit_lines) return Parse(data);
+  if ((seven_bit && !scan.seven_bit_lines) || scan.may_have_binary_part) return Parse(data);
   MimeMessage m = TRY(ParseRange(data, data.subspan(0, *end)));
   // GMime must have ended the header section where we did (it reads a line without a colon,
   // for one, as the start of the body); and a body that is S/MIME already is read in full.
   const size_t blank = *end >= 2 && data[*end - 2] == '\r' ? 2 : 1;
   const gint64 gmime_end = g_mime_parser_get_headers_end(m.state_->parser.get());
   const SmimeForm form = m.Form();
+  GMimeObject* body = m.state_->body();
   if (gmime_end < 0 || static_cast<size_t>(gmime_end) != *end - blank ||
-      form != SmimeForm::kPlain || m.ContentType() == "multipart/signed")
+      form != SmimeForm::kPlain || m.ContentType() == "multipart/signed" ||
+      (body != nullptr && GMIME_IS_PART(body) &&
+       g_mime_part_get_content_encoding(GMIME_PART(body)) == GMIME_CONTENT_ENCODING_BINARY))
     return Parse(data);
   m.state_->headers_only = true;
   m.state_->scan = std::move(scan);
@@ -677,11 +687,12 @@ Status MimeMessage::Prepare(const PayloadOptions& options) {
     return Fail(ErrorCode::kInvalidArgument,
                 "the body is already signed; its header protection cannot be changed");
   if (state_->headers_only) {
-    // The scan showed every line 7-bit and short: MakeSevenBit would change nothing.
+    // The scan showed no binary part and (for seven_bit) every line 7-bit and short:
+    // PrepareLeaves would change nothing.
     if (options.seven_bit && !state_->scan->seven_bit_lines)
       return Fail(ErrorCode::kInternal, "the message was parsed for another payload");
-  } else if (options.seven_bit) {
-    state_->reencoded = MakeSevenBit(body);
+  } else {
+    state_->reencoded = PrepareLeaves(body, options.seven_bit);
   }
   if (options.protect != HeaderProtection::kNone) {
     // RFC 9788 §2.1: the payload root carries hp and a copy of the message's header fields.

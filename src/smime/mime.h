@@ -60,7 +60,9 @@ inline constexpr std::string_view kObscuredSubject = "[...]";
 struct PayloadOptions {
   // RFC 8551 §3.1.2: re-encode 8-bit and binary leaves as quoted-printable (text) or base64 so
   // the signed bytes survive 7-bit transport. Needed for multipart/signed; CMS envelopes are
-  // binary-safe, so encryption and opaque signing leave the parts as they are.
+  // binary-safe, so encryption and opaque signing leave 8-bit parts as they are. Parts with
+  // Content-Transfer-Encoding binary become base64 either way: canonicalisation to CRLF (RFC 8551
+  // §3.1.1) is for text and would change their bytes.
   bool seven_bit = false;
   // RFC 9788 §2: copy the message's header fields into the payload root and mark it with hp.
   HeaderProtection protect = HeaderProtection::kNone;

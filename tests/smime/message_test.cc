@@ -759,3 +759,70 @@ TEST_F(MessageTest, HeaderOnlyParseGivesTheSamePayloadAsAFullParse) {
 
 }  // namespace
 }  // namespace autoseal::smime
+
+namespace autoseal::smime {
+namespace {
+
+std::string WithoutLineBreaks(std::string s) {
+  std::erase_if(s, [](char c) { return c == '\r' || c == '\n'; });
+  return s;
+}
+
+TEST_F(MessageTest, BinaryPartsReachTheRecipientByteForByteOnEveryPath) {
+  // RFC 8551 §3.1.1 canonicalises text; a Content-Transfer-Encoding: binary part is data, and
+  // its bare LF, CR and NUL bytes must survive (it travels as base64 inside the CMS object).
+  std::string data = std::string("line\nbare CR\r here\r\nNUL\0 and \xff\xfe 8-bit\n\n", 39);
+  for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>((i * 37) & 0xff));
+  std::string seven_bit_data = "a\nb\nc\r\nd\n";  // 7-bit, but bare LFs are data too
+  EncryptMessageOptions eo;
+  eo.recipients = {To(*bob_)};
+  for (const std::string& bytes : {data, seven_bit_data}) {
+    const std::string single =
+        "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: bin\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" +
+        bytes;
+    const std::string nested =
+        "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: bin\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\n"
+        "see attached\r\n--zz\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Transfer-Encoding: binary\r\n\r\n" +
+        bytes + "\r\n--zz--\r\n";
+    const std::string b64 = Base64Encode(AsBytes(bytes));
+
+    // Encryption, and sign-then-encrypt.
+    auto enc = EncryptMessage(AsBytes(single), eo);
+    ASSERT_TRUE(enc.has_value()) << enc.error().message();
+    auto dec = DecryptMessage(enc->message, bob_->cert, bob_->key);
+    ASSERT_TRUE(dec.has_value()) << dec.error().message();
+    auto body = MimeMessage::Parse(dec->message)->Pkcs7Body();  // decodes any leaf body
+    ASSERT_TRUE(body.has_value()) << body.error().message();
+    EXPECT_EQ(Str(*body), bytes);
+
+    for (bool sign_too : {false, true}) {
+      auto e = sign_too ? SignAndEncryptMessage(AsBytes(nested), SignWith(*alice_, false), eo)
+                        : EncryptMessage(AsBytes(nested), eo);
+      ASSERT_TRUE(e.has_value()) << e.error().message();
+      auto d = DecryptMessage(e->message, bob_->cert, bob_->key);
+      ASSERT_TRUE(d.has_value()) << d.error().message();
+      EXPECT_NE(WithoutLineBreaks(Str(d->message)).find(b64), std::string::npos) << sign_too;
+      if (sign_too) {
+        EXPECT_TRUE(VerifyMessage(d->message, Trust()).ok());
+      }
+    }
+
+    // Opaque and multipart/signed signatures.
+    for (bool opaque : {true, false}) {
+      SignMessageOptions so = SignWith(*alice_, false);
+      so.opaque = opaque;
+      auto s = SignMessage(AsBytes(nested), so);
+      ASSERT_TRUE(s.has_value()) << s.error().message();
+      MessageVerifyReport r = VerifyMessage(*s, Trust());
+      ASSERT_TRUE(r.ok()) << (r.Problems().empty() ? "" : r.Problems().front());
+      EXPECT_NE(WithoutLineBreaks(Str(r.content)).find(b64), std::string::npos) << opaque;
+      EXPECT_EQ(Str(r.content).find("Content-Transfer-Encoding: binary"), std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace autoseal::smime

@@ -151,3 +151,20 @@ TEST(ForEachCanonicalPiece, GivesTheCanonicalFormInBoundedPieces) {
 
 }  // namespace
 }  // namespace autoseal::smime::internal
+
+namespace autoseal::smime::internal {
+namespace {
+
+TEST(ScanBody, NoticesATransferEncodingOtherThanTheTextSafeOnes) {
+  auto binary = [](std::string_view s) { return ScanBody(AsBytes(s)).may_have_binary_part; };
+  EXPECT_FALSE(binary("Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n"));
+  EXPECT_FALSE(binary("x\nCONTENT-TRANSFER-ENCODING:  Quoted-Printable \r\n"));
+  EXPECT_FALSE(binary("content-transfer-encoding: 7bit\n"));
+  EXPECT_TRUE(binary("x\r\nContent-Transfer-Encoding: binary\r\n\r\n\x01\n"));
+  EXPECT_TRUE(binary("Content-Transfer-Encoding: BINARY"));
+  EXPECT_TRUE(binary("x\nContent-Transfer-Encoding:\r\n binary\r\n"));  // folded
+  EXPECT_FALSE(binary("the Content-Transfer-Encoding: binary mid-line\n"));
+}
+
+}  // namespace
+}  // namespace autoseal::smime::internal

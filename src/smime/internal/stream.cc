@@ -23,12 +23,35 @@ bool HaveAvx2() {
 
 constexpr size_t kMaxLine = 998;  // RFC 5322 §2.1.1, without the CRLF
 
+bool IEqualsAscii(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? x + 32 : x) == y;
+         });
+}
+
+// A line starting with "Content-Transfer-Encoding:" (any case) that does not name one of the
+// encodings canonicalisation leaves intact sets may_have_binary_part.
+void CheckTransferEncoding(std::string_view line, BodyScan& scan) {
+  constexpr std::string_view kField = "content-transfer-encoding:";
+  if (line.size() < kField.size() || !IEqualsAscii(line.substr(0, kField.size()), kField)) return;
+  line = line.substr(kField.size(), std::min<size_t>(line.size() - kField.size(), 64));
+  line = line.substr(0, line.find('\n'));
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+    line.remove_suffix(1);
+  for (std::string_view ok : {"7bit", "8bit", "base64", "quoted-printable"})
+    if (IEqualsAscii(line, ok)) return;
+  scan.may_have_binary_part = true;
+}
+
 // What the start of a line at `at` says: a "From " line (GMime re-encodes a leaf that has one,
 // so mbox readers cannot mangle it) or one of our boundary prefixes.
 inline void LineStart(ByteView body, size_t at, BodyScan& scan) {
   std::string_view rest(reinterpret_cast<const char*>(body.data()) + at, body.size() - at);
   if (rest.starts_with("From ")) scan.seven_bit_lines = false;
   if (rest.starts_with("--=-")) scan.has_our_boundary_prefix = true;
+  if (!rest.empty() && (rest[0] == 'C' || rest[0] == 'c') && !scan.may_have_binary_part)
+    CheckTransferEncoding(rest, scan);
 }
 
 // A line ends at the LF at lf (its length counted with any CR, which errs on the safe side).

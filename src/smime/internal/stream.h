@@ -29,6 +29,10 @@ struct BodyScan {
   // then can a new boundary collide with the content (RFC 2046 §5.1.1), so only then must it be
   // searched for.
   bool has_our_boundary_prefix = false;
+  // Some line is a Content-Transfer-Encoding field that does not plainly say 7bit, 8bit, base64
+  // or quoted-printable (binary, or something folded): a part that canonicalisation must not
+  // touch may be there, so the MIME structure has to be read.
+  bool may_have_binary_part = false;
 };
 
 // Scans body once (AVX2 when the CPU has it).
