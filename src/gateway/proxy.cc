@@ -498,6 +498,30 @@ class Session final : public Connection {
   // suspension (everything taken from them is copied by then).
   enum class FastResult { kNotFast, kKeepAlive, kClose };
   Task<FastResult> FastProxy(std::string_view bytes);
+  // The fast path's steps that need the parsed heads, kept out of the coroutine so that its frame
+  // (allocated per request) stays small.
+  struct FastRequest {
+    const Site* site = nullptr;
+    std::string host;
+    size_t size = 0;  // the origin's request head, written to out
+    bool head = false;
+    bool keep_alive = true;
+    std::string method, target;  // for the access log only
+  };
+  bool PrepareFastRequest(std::string_view bytes, char* out, size_t capacity, FastRequest& fast);
+  struct FastResponse {
+    unsigned status = 0;
+    size_t origin_size = 0;  // the origin's head
+    size_t size = 0;         // the client's head, written to out
+    size_t length = 0;       // Content-Length
+    bool no_body = false;
+    bool origin_keep_alive = true;
+  };
+  // kComplete when the origin's head in bytes is one the fast path writes on (the client's head
+  // is then in out), kIncomplete while it is not all there, kUnsupported for the general path.
+  HeadParse PrepareFastResponse(std::string_view bytes, const FastRequest& request,
+                                bool keep_client, char* out, size_t capacity,
+                                FastResponse& fast);
   // Writes what the client socket takes now, without the reactor; would_block when nothing.
   beast::error_code WriteNow(const char* data, size_t size, size_t& n);
   beast::error_code ReadNow(char* data, size_t size, size_t& n);
@@ -644,53 +668,47 @@ beast::error_code Session<Stream>::WriteNow(const char* data, size_t size, size_
 }
 
 template <class Stream>
-Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::string_view bytes) {
-  // Up to the first co_await everything runs at once: bytes are the worker's scratch.
-  const SteadyClock::time_point start = SteadyClock::now();
+bool Session<Stream>::PrepareFastRequest(std::string_view bytes, char* out, size_t capacity,
+                                         FastRequest& fast) {
   RequestHead request;
   if (ParseRequestHead(bytes, options_.max_header_bytes, request) != HeadParse::kComplete ||
       request.size != bytes.size() || request.version != 11 ||
       (request.method != "GET" && request.method != "HEAD") || request.target.front() != '/') {
-    co_return FastResult::kNotFast;
+    return false;
   }
   const HeadFields& fields = request.fields;
   // Framing, expectations, upgrades, the fields Beast validates as lists, and repeated
   // forwarding fields are the general path's.
   if (fields.Count("host") != 1 || fields.Count("x-forwarded-for") > 1 ||
       fields.Count("forwarded") > 1) {
-    co_return FastResult::kNotFast;
+    return false;
   }
   for (std::string_view name :
        {"content-length", "transfer-encoding", "expect", "upgrade", "proxy-connection"}) {
-    if (fields.Find(name) != nullptr) co_return FastResult::kNotFast;
+    if (fields.Find(name) != nullptr) return false;
   }
   bool close = false;
   for (const HeadField& field : fields) {
     bool has_close = false;
     if (EqualsIgnoreCase(field.name, "connection")) {
-      if (!ListHasOnly(field.value, {"close", "keep-alive"}, &has_close)) {
-        co_return FastResult::kNotFast;
-      }
+      if (!ListHasOnly(field.value, {"close", "keep-alive"}, &has_close)) return false;
       close = close || has_close;
     }
   }
   std::optional<std::string> host = NormalizeHost(fields.Find("host")->value);
-  if (!host || host->empty()) co_return FastResult::kNotFast;
+  if (!host || host->empty()) return false;
   if constexpr (!kTls) {
-    if (options_.redirect_http || AcmeChallengeToken(request.target)) {
-      co_return FastResult::kNotFast;
-    }
+    if (options_.redirect_http || AcmeChallengeToken(request.target)) return false;
   }
   const Site* site = gateway_.Sites(worker_).Find(*host);
-  if (site == nullptr || (kTls && site->config.name != tls_site_)) co_return FastResult::kNotFast;
+  if (site == nullptr || (kTls && site->config.name != tls_site_)) return false;
 
   // The origin's request head, by Proxy's rules: hop-by-hop fields dropped (RFC 9110 §7.6.1),
   // HTTP/1.1, Host replaced unless preserved, X-Forwarded-For appended to, X-Forwarded-Proto
   // replaced, one Forwarded element added (RFC 7239 §4), the base path prefixed.
-  RelayBuffer relay(worker_);
   const std::string_view proto = kTls ? "https" : "http";
-  HeadWriter out(relay.data(), kRelayBytes);
-  out << request.method << " " << site->origin.base_path << request.target << " HTTP/1.1\r\n";
+  HeadWriter head(out, capacity);
+  head << request.method << " " << site->origin.base_path << request.target << " HTTP/1.1\r\n";
   const HeadField* forwarded_for = nullptr;
   const HeadField* forwarded = nullptr;
   for (const HeadField& field : fields) {
@@ -701,35 +719,104 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
     } else if (EqualsIgnoreCase(field.name, "forwarded")) {
       forwarded = &field;
     } else {
-      out.Field(field.name, field.value);
+      head.Field(field.name, field.value);
     }
   }
-  if (!site->config.preserve_host) out.Field("Host", site->origin.authority);
-  out << "X-Forwarded-For: ";
-  if (forwarded_for != nullptr) out << forwarded_for->value << ", ";
-  out << remote_ip_ << "\r\n";
-  out.Field("X-Forwarded-Proto", proto);
-  out << "Forwarded: ";
-  if (forwarded != nullptr) out << forwarded->value << ", ";
-  out << "for=" << ForwardedNode(remote_ip_) << ";host=" << ForwardedValue(*host)
-      << ";proto=" << proto << "\r\n\r\n";
-  if (!out.ok()) co_return FastResult::kNotFast;
-  const size_t request_size = out.size();
-  const bool head_method = request.method == "HEAD";
-  std::string method;
-  std::string target;
+  if (!site->config.preserve_host) head.Field("Host", site->origin.authority);
+  head << "X-Forwarded-For: ";
+  if (forwarded_for != nullptr) head << forwarded_for->value << ", ";
+  head << remote_ip_ << "\r\n";
+  head.Field("X-Forwarded-Proto", proto);
+  head << "Forwarded: ";
+  if (forwarded != nullptr) head << forwarded->value << ", ";
+  head << "for=" << ForwardedNode(remote_ip_) << ";host=" << ForwardedValue(*host)
+       << ";proto=" << proto << "\r\n\r\n";
+  if (!head.ok()) return false;
+  fast.site = site;
+  fast.host = std::move(*host);
+  fast.size = head.size();
+  fast.head = request.method == "HEAD";
+  fast.keep_alive = !close;
   if (options_.access_log) {
-    method = request.method;
-    target = site->origin.base_path;  // the path the origin saw, as the general path logs it
-    target += request.target;
+    fast.method = request.method;
+    fast.target = site->origin.base_path;  // the path the origin saw, as the general path logs it
+    fast.target += request.target;
   }
-  const bool keep_alive = !close;
-  // From here on the request is this path's.
+  return true;
+}
 
+template <class Stream>
+HeadParse Session<Stream>::PrepareFastResponse(std::string_view bytes, const FastRequest& request,
+                                               bool keep_client, char* out, size_t capacity,
+                                               FastResponse& fast) {
+  ResponseHead response;
+  HeadParse parsed = ParseResponseHead(bytes, kMaxOriginHeaderBytes, response);
+  if (parsed != HeadParse::kComplete) return parsed;
+  // The fast response: HTTP/1.1, final, framed by one Content-Length or by having no body
+  // (RFC 9112 §6.3 rules 1-2), Connection with close/keep-alive only.
+  if (response.version != 11 || response.status < 200 ||
+      response.fields.Find("transfer-encoding") != nullptr ||
+      response.fields.Count("content-length") > 1) {
+    return HeadParse::kUnsupported;
+  }
+  fast.no_body = request.head || response.status == 204 || response.status == 304;
+  fast.length = 0;
+  if (const HeadField* field = response.fields.Find("content-length"); field != nullptr) {
+    if (!ParseContentLength(field->value, fast.length)) return HeadParse::kUnsupported;
+  } else if (!fast.no_body) {
+    return HeadParse::kUnsupported;
+  }
+  fast.origin_keep_alive = true;
+  for (const HeadField& field : response.fields) {
+    bool has_close = false;
+    if (EqualsIgnoreCase(field.name, "connection")) {
+      if (!ListHasOnly(field.value, {"close", "keep-alive"}, &has_close)) {
+        return HeadParse::kUnsupported;
+      }
+      fast.origin_keep_alive = fast.origin_keep_alive && !has_close;
+    }
+  }
+  const char code[4] = {static_cast<char>('0' + response.status / 100),
+                        static_cast<char>('0' + response.status / 10 % 10),
+                        static_cast<char>('0' + response.status % 10), 0};
+  HeadWriter head(out, capacity);
+  head << "HTTP/1.1 " << code << " "
+       << (response.reason.empty() ? net::ReasonPhrase(static_cast<int>(response.status))
+                                   : response.reason)
+       << "\r\n";
+  const Site& site = *request.site;
+  const bool hsts = kTls && !site.hsts.empty();
+  for (const HeadField& field : response.fields) {
+    if (IsHopByHop(field.name)) continue;
+    if (hsts && EqualsIgnoreCase(field.name, "strict-transport-security")) continue;
+    head.Field(field.name, field.value);
+  }
+  if (hsts) head.Field("Strict-Transport-Security", site.hsts);
+  if (!keep_client) head << "Connection: close\r\n";
+  head << "\r\n";
+  if (!head.ok()) return HeadParse::kUnsupported;
+  fast.status = response.status;
+  fast.origin_size = response.size;
+  fast.size = head.size();
+  return HeadParse::kComplete;
+}
+
+template <class Stream>
+Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::string_view bytes) {
+  // bytes are the worker's scratch: PrepareFastRequest copies what is needed before any
+  // co_await.
+  const SteadyClock::time_point start = SteadyClock::now();
+  RelayBuffer relay(worker_);
+  FastRequest request;
+  if (!PrepareFastRequest(bytes, relay.data(), kRelayBytes, request)) {
+    co_return FastResult::kNotFast;
+  }
+  // From here on the request is this path's.
+  const Site* site = request.site;
   Outcome outcome;
   outcome.upstream = true;
   auto finish = [&](bool keep) {
-    Record(method, target, *host, site, outcome, start);
+    Record(request.method, request.target, request.host, site, outcome, start);
     return keep ? FastResult::kKeepAlive : FastResult::kClose;
   };
   auto fail = [&](int status) -> Task<FastResult> {
@@ -737,14 +824,15 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
     outcome.status = status;
     outcome.upstream_time = SteadyClock::now() - start;
     std::string_view page = status == 504 ? kGatewayTimeoutPage : kBadGatewayPage;
-    bool more = co_await Respond(status, "text/html; charset=utf-8", page, keep_alive, 11);
+    bool more = co_await Respond(status, "text/html; charset=utf-8", page, request.keep_alive, 11);
     co_return finish(more);
   };
 
   // As in Proxy: a pooled connection found closed before any of the response came is replaced
   // once by a fresh one (GET and HEAD are idempotent, RFC 9110 §9.2.2).
+  const bool keep_client = request.keep_alive && !gateway_.stopping();
   std::unique_ptr<Upstream> upstream;
-  ResponseHead response;
+  FastResponse response;
   HeadParse parsed = HeadParse::kIncomplete;
   for (int attempt = 0;; ++attempt) {
     upstream = TakeIdleOrigin(*site);
@@ -758,11 +846,11 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
     WatchUpstream(&upstream->socket, options_.origin_read_timeout);
     AwaitOrigin(options_.origin_read_timeout);
     beast::error_code ec;
-    size_t sent = upstream->socket.write_some(asio::buffer(relay.data(), request_size), ec);
+    size_t sent = upstream->socket.write_some(asio::buffer(relay.data(), request.size), ec);
     if (ec == asio::error::would_block) ec = {};
-    if (!ec && sent < request_size) {
+    if (!ec && sent < request.size) {
       auto [write_ec, n] = co_await asio::async_write(
-          upstream->socket, asio::buffer(relay.data() + sent, request_size - sent), kUseTuple);
+          upstream->socket, asio::buffer(relay.data() + sent, request.size - sent), kUseTuple);
       ec = write_ec;
     }
     if (ec) {
@@ -773,9 +861,10 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
     for (;;) {
       auto data = upstream->buffer.data();
       if (data.size() > 0) {
-        parsed = ParseResponseHead(
-            std::string_view(static_cast<const char*>(data.data()), data.size()),
-            kMaxOriginHeaderBytes, response);
+        // The client's head is written over the request's, which has gone out.
+        parsed = PrepareFastResponse(
+            std::string_view(static_cast<const char*>(data.data()), data.size()), request,
+            keep_client, relay.data(), kRelayBytes, response);
         if (parsed != HeadParse::kIncomplete) break;
       }
       auto [read_ec, n] =
@@ -799,74 +888,31 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
   }
   outcome.upstream_time = SteadyClock::now() - start;
 
-  // The fast response: HTTP/1.1, final, framed by one Content-Length or by having no body
-  // (RFC 9112 §6.3 rules 1-2), Connection with close/keep-alive only.
-  bool simple = parsed == HeadParse::kComplete && response.version == 11 &&
-                response.status >= 200 && response.fields.Find("transfer-encoding") == nullptr &&
-                response.fields.Count("content-length") <= 1;
-  const bool no_body = head_method || response.status == 204 || response.status == 304;
-  size_t length = 0;
-  bool origin_keep_alive = true;
-  if (simple) {
-    if (const HeadField* field = response.fields.Find("content-length"); field != nullptr) {
-      simple = ParseContentLength(field->value, length);
-    } else {
-      simple = no_body;
-    }
-  }
-  for (const HeadField& field : response.fields) {
-    bool has_close = false;
-    if (simple && EqualsIgnoreCase(field.name, "connection")) {
-      simple = ListHasOnly(field.value, {"close", "keep-alive"}, &has_close);
-      origin_keep_alive = origin_keep_alive && !has_close;
-    }
-  }
-  const bool keep_client = keep_alive && !gateway_.stopping();
-  HeadWriter head(relay.data(), kRelayBytes);
-  if (simple) {
-    char code[4] = {static_cast<char>('0' + response.status / 100),
-                    static_cast<char>('0' + response.status / 10 % 10),
-                    static_cast<char>('0' + response.status % 10), 0};
-    head << "HTTP/1.1 " << code << " "
-         << (response.reason.empty() ? net::ReasonPhrase(static_cast<int>(response.status))
-                                     : response.reason)
-         << "\r\n";
-    const bool hsts = kTls && !site->hsts.empty();
-    for (const HeadField& field : response.fields) {
-      if (IsHopByHop(field.name)) continue;
-      if (hsts && EqualsIgnoreCase(field.name, "strict-transport-security")) continue;
-      head.Field(field.name, field.value);
-    }
-    if (hsts) head.Field("Strict-Transport-Security", site->hsts);
-    if (!keep_client) head << "Connection: close\r\n";
-    head << "\r\n";
-    simple = head.ok();
-  }
-  if (!simple) {
+  if (parsed != HeadParse::kComplete) {
     // Chunked, close-delimited, interim, upgrade, HTTP/1.0 or unusual: the general path parses
     // the same bytes from the origin connection's buffer.
     std::optional<ResponseParser> parser;
     bool interim = false;
-    beast::error_code ec = co_await ReadResponseHeader(*upstream, parser, head_method, interim);
+    beast::error_code ec = co_await ReadResponseHeader(*upstream, parser, request.head, interim);
     if (ec) {
       gateway_.CountUpstreamError(upstream_timed_out_ ? "timeout" : "reset");
       co_return co_await fail(upstream_timed_out_ ? 504 : 502);
     }
-    ResponseContext context{site, 11, head_method, keep_alive, {}};
+    ResponseContext context{site, 11, request.head, request.keep_alive, {}};
     bool more = co_await ForwardResponse(*parser, std::move(upstream), context, relay, outcome);
     co_return finish(more);
   }
 
   // The head and as much of the body as the origin sent with it go out in one write.
   outcome.status = static_cast<int>(response.status);
-  size_t remaining = no_body ? 0 : length;
-  upstream->buffer.consume(response.size);
-  size_t take = std::min({remaining, upstream->buffer.size(), kRelayBytes - head.size()});
-  std::memcpy(relay.data() + head.size(), upstream->buffer.data().data(), take);
+  size_t remaining = response.no_body ? 0 : response.length;
+  upstream->buffer.consume(response.origin_size);
+  size_t take = std::min({remaining, upstream->buffer.size(), kRelayBytes - response.size});
+  std::memcpy(relay.data() + response.size, upstream->buffer.data().data(), take);
   upstream->buffer.consume(take);
   remaining -= take;
   outcome.bytes += take;
-  size_t pending = head.size() + take;
+  size_t pending = response.size + take;
   for (;;) {
     // As in ForwardResponse, the client's write deadline stays while the origin is read next.
     ClientDeadline(options_.client_io_timeout);
@@ -906,7 +952,7 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
   UnwatchUpstream();
   // Bytes beyond the response would be read as the next one's start: such a connection is
   // not reused.
-  if (origin_keep_alive && upstream->buffer.size() == 0) {
+  if (response.origin_keep_alive && upstream->buffer.size() == 0) {
     auto& idle = worker_.pool[site->origin_key];
     if (idle.size() < options_.max_idle_origin_connections) {
       upstream->idle_since = CoarseNow();
