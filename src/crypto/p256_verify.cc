@@ -226,9 +226,9 @@ size_t P256Verifier::TablesInUse() { return g_tables_in_use.load(std::memory_ord
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 bool P256Verifier::BuildTable() const {
-  if (!ClaimTableBudget()) return false;
   const Curve& c = P256();
-  auto table = std::make_unique<Table>();
+  auto table = std::make_unique<Table>();  // before the claim: a bad_alloc must not leak a slot
+  if (!ClaimTableBudget()) return false;
   table->group.reset(EC_GROUP_dup(c.group));
   if (!table->group ||
       EC_GROUP_set_generator(table->group.get(), q_->p.get(), c.order, c.cofactor) != 1 ||
@@ -260,7 +260,6 @@ bool P256Verifier::Verify(ByteView digest, const P256Signature& sig) const {
   BN_CTX* ctx = ThreadBnCtx();
   if (ctx == nullptr) return false;
   const Table* table = table_.load(std::memory_order_acquire);
-  if (table == nullptr) MaybeBuildTable();  // this verification still goes without
 
   BN_CTX_start(ctx);
   BIGNUM* r = BN_CTX_get(ctx);
@@ -306,6 +305,10 @@ bool P256Verifier::Verify(ByteView digest, const P256Signature& sig) const {
   }();
   BN_CTX_end(ctx);
   if (!ok) ClearOpenSslErrors();
+  // Only verifications that succeed count towards the table: anyone can send garbage signatures
+  // under another ACME account's kid, and must not be able to spend the process's table budget
+  // (or 30-80 ms of a request thread) on keys they cannot sign with.
+  if (ok && table == nullptr) MaybeBuildTable();
   return ok;
 }
 

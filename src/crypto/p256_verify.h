@@ -73,7 +73,7 @@ class P256Verifier {
   std::unique_ptr<Point> q_;
   VerifyTablePolicy policy_ = VerifyTablePolicy::kNever;
   mutable std::atomic<uint32_t> uses_{0};
-  mutable std::atomic<bool> table_claimed_{false};  // one thread builds; failures are not retried
+  mutable std::atomic<bool> table_claimed_{false};  // one thread builds; retried kTableAfterUses later if it failed
   mutable std::atomic<const Table*> table_{nullptr};  // owned; set once, freed by the destructor
 };
 

@@ -33,8 +33,9 @@ class PreparedSigner {
 // and 30–40 ms of CPU once (as much as ~400 verifications), after which a verification costs ~40%
 // of one through EVP (bench/crypto_bench.cc; docs/PERFORMANCE.md "Signature verification").
 enum class VerifyTablePolicy {
-  // Lazily, inside the key's 1,000th verification, which takes 30–40 ms longer (one thread
-  // builds; the others keep verifying without the table meanwhile). By then the key has spent
+  // Lazily, right after the key's 1,000th successful verification, which takes 30–40 ms longer
+  // (one thread builds; the others keep verifying without the table meanwhile). Failed
+  // verifications do not count, so a sender of forged signatures cannot make a key build one. By then the key has spent
   // about what the table costs, so building it never costs more than twice the better choice in
   // hindsight; keys used a few times (most ACME accounts) never pay for it.
   kAfterRepeatedUse,

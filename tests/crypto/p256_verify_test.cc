@@ -478,6 +478,24 @@ TEST(P256VerifyTest, TableIsBuiltAfterRepeatedUseWhileThreadsVerify) {
   EXPECT_EQ(internal::P256Verifier::TablesInUse(), tables_before);
 }
 
+// Forged signatures do not count towards the table: otherwise anyone could send garbage under
+// another ACME account's kid until that key built a table and the process's budget ran out.
+TEST(P256VerifyTest, FailedVerificationsDoNotEarnATable) {
+  auto key = *PrivateKey::Generate(KeyType::kEcdsaP256);
+  auto v = *PreparedVerifier::Create(key.Public());
+  ASSERT_TRUE(v->IsP256());
+  Bytes msg = ToBytes("forged");
+  Bytes sig = *Sign(key, msg);
+  Bytes bad = sig;
+  bad[12] ^= 1;
+  for (uint32_t i = 0; i < internal::P256Verifier::kTableAfterUses + 500; ++i)
+    ASSERT_FALSE(v->Verify(msg, bad));
+  EXPECT_FALSE(v->HasP256Table());
+  for (uint32_t i = 0; i < internal::P256Verifier::kTableAfterUses; ++i)
+    ASSERT_TRUE(v->Verify(msg, sig));
+  EXPECT_TRUE(v->HasP256Table());
+}
+
 // A SubjectPublicKeyInfo with a compressed point (RFC 5480 §2.2 allows it) takes the fast path.
 TEST(P256VerifyTest, CompressedPointKeyVerifies) {
   auto key = *PrivateKey::Generate(KeyType::kEcdsaP256);
