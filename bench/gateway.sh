@@ -8,13 +8,15 @@
 # CPU from /proc/<pid>/stat; requests per proxy CPU-second, p99 latency, and the proxy's RSS
 # growth per idle keep-alive TLS connection (1000 connections, each after one request).
 # Environment: DURATION (s, default 10), REPS (default 3), CONNS (wrk -c, default 50),
-# PROXIES (default "autoseal nginx haproxy caddy"). Prints a table; not a test.
+# PROXIES (default "autoseal nginx haproxy caddy"; "baseline" runs BASELINE, another build of
+# the driver, for an A/B in the same run). Prints a table; not a test.
 set -uo pipefail
 DRIVER=$(readlink -f "${1:?usage: bench/gateway.sh path/to/gateway_tls_driver}")
 DURATION=${DURATION:-10}
 REPS=${REPS:-3}
 CONNS=${CONNS:-50}
 PROXIES=${PROXIES:-autoseal nginx haproxy caddy}
+BASELINE=$(readlink -f "${BASELINE:-$DRIVER}")
 WORK=$(mktemp -d /tmp/autoseal-bench-gateway.XXXXXX)
 PIDS=()
 cleanup() {
@@ -55,8 +57,10 @@ PORT=$(free_port)
 PROXY_PID=
 start_proxy() {
   case $1 in
-    autoseal)
-      taskset -c 0 "$DRIVER" --https "127.0.0.1:$PORT" --threads 1 --no-tickets --default-site bench \
+    autoseal|baseline)
+      local driver=$DRIVER
+      [ "$1" = baseline ] && driver=$BASELINE
+      taskset -c 0 "$driver" --https "127.0.0.1:$PORT" --threads 1 --no-tickets --default-site bench \
         --site "bench=bench.test,127.0.0.1=http://127.0.0.1:$ORIGIN" --cert bench=cert.pem,cert.key \
         >autoseal.out 2>autoseal.err &
       PROXY_PID=$!;;

@@ -676,26 +676,37 @@ bool Session<Stream>::PrepareFastRequest(std::string_view bytes, char* out, size
       (request.method != "GET" && request.method != "HEAD") || request.target.front() != '/') {
     return false;
   }
-  const HeadFields& fields = request.fields;
-  // Framing, expectations, upgrades, the fields Beast validates as lists, and repeated
-  // forwarding fields are the general path's.
-  if (fields.Count("host") != 1 || fields.Count("x-forwarded-for") > 1 ||
-      fields.Count("forwarded") > 1) {
-    return false;
-  }
-  for (std::string_view name :
-       {"content-length", "transfer-encoding", "expect", "upgrade", "proxy-connection"}) {
-    if (fields.Find(name) != nullptr) return false;
-  }
+  // One pass over the fields. Framing, expectations, upgrades, the fields Beast validates as
+  // lists, and repeated Host or forwarding fields are the general path's.
+  const HeadField* host_field = nullptr;
+  const HeadField* forwarded_for = nullptr;
+  const HeadField* forwarded = nullptr;
   bool close = false;
-  for (const HeadField& field : fields) {
-    bool has_close = false;
-    if (EqualsIgnoreCase(field.name, "connection")) {
+  for (const HeadField& field : request.fields) {
+    const std::string_view name = field.name;
+    const HeadField** single = nullptr;
+    if (EqualsIgnoreCase(name, "host")) {
+      single = &host_field;
+    } else if (EqualsIgnoreCase(name, "x-forwarded-for")) {
+      single = &forwarded_for;
+    } else if (EqualsIgnoreCase(name, "forwarded")) {
+      single = &forwarded;
+    } else if (EqualsIgnoreCase(name, "connection")) {
+      bool has_close = false;
       if (!ListHasOnly(field.value, {"close", "keep-alive"}, &has_close)) return false;
       close = close || has_close;
+    } else if (EqualsIgnoreCase(name, "content-length") ||
+               EqualsIgnoreCase(name, "transfer-encoding") || EqualsIgnoreCase(name, "expect") ||
+               EqualsIgnoreCase(name, "upgrade") || EqualsIgnoreCase(name, "proxy-connection")) {
+      return false;
+    }
+    if (single != nullptr) {
+      if (*single != nullptr) return false;
+      *single = &field;
     }
   }
-  std::optional<std::string> host = NormalizeHost(fields.Find("host")->value);
+  if (host_field == nullptr) return false;
+  std::optional<std::string> host = NormalizeHost(host_field->value);
   if (!host || host->empty()) return false;
   if constexpr (!kTls) {
     if (options_.redirect_http || AcmeChallengeToken(request.target)) return false;
@@ -709,18 +720,11 @@ bool Session<Stream>::PrepareFastRequest(std::string_view bytes, char* out, size
   const std::string_view proto = kTls ? "https" : "http";
   HeadWriter head(out, capacity);
   head << request.method << " " << site->origin.base_path << request.target << " HTTP/1.1\r\n";
-  const HeadField* forwarded_for = nullptr;
-  const HeadField* forwarded = nullptr;
-  for (const HeadField& field : fields) {
+  for (const HeadField& field : request.fields) {
+    if (&field == forwarded_for || &field == forwarded) continue;  // written below
+    if (&field == host_field && !site->config.preserve_host) continue;
     if (IsHopByHop(field.name) || EqualsIgnoreCase(field.name, "x-forwarded-proto")) continue;
-    if (EqualsIgnoreCase(field.name, "host") && !site->config.preserve_host) continue;
-    if (EqualsIgnoreCase(field.name, "x-forwarded-for")) {
-      forwarded_for = &field;
-    } else if (EqualsIgnoreCase(field.name, "forwarded")) {
-      forwarded = &field;
-    } else {
-      head.Field(field.name, field.value);
-    }
+    head.Field(field.name, field.value);
   }
   if (!site->config.preserve_host) head.Field("Host", site->origin.authority);
   head << "X-Forwarded-For: ";
@@ -754,27 +758,29 @@ HeadParse Session<Stream>::PrepareFastResponse(std::string_view bytes, const Fas
   if (parsed != HeadParse::kComplete) return parsed;
   // The fast response: HTTP/1.1, final, framed by one Content-Length or by having no body
   // (RFC 9112 §6.3 rules 1-2), Connection with close/keep-alive only.
-  if (response.version != 11 || response.status < 200 ||
-      response.fields.Find("transfer-encoding") != nullptr ||
-      response.fields.Count("content-length") > 1) {
-    return HeadParse::kUnsupported;
-  }
-  fast.no_body = request.head || response.status == 204 || response.status == 304;
-  fast.length = 0;
-  if (const HeadField* field = response.fields.Find("content-length"); field != nullptr) {
-    if (!ParseContentLength(field->value, fast.length)) return HeadParse::kUnsupported;
-  } else if (!fast.no_body) {
-    return HeadParse::kUnsupported;
-  }
+  if (response.version != 11 || response.status < 200) return HeadParse::kUnsupported;
+  const HeadField* content_length = nullptr;
   fast.origin_keep_alive = true;
   for (const HeadField& field : response.fields) {
-    bool has_close = false;
-    if (EqualsIgnoreCase(field.name, "connection")) {
+    if (EqualsIgnoreCase(field.name, "content-length")) {
+      if (content_length != nullptr) return HeadParse::kUnsupported;
+      content_length = &field;
+    } else if (EqualsIgnoreCase(field.name, "transfer-encoding")) {
+      return HeadParse::kUnsupported;
+    } else if (EqualsIgnoreCase(field.name, "connection")) {
+      bool has_close = false;
       if (!ListHasOnly(field.value, {"close", "keep-alive"}, &has_close)) {
         return HeadParse::kUnsupported;
       }
       fast.origin_keep_alive = fast.origin_keep_alive && !has_close;
     }
+  }
+  fast.no_body = request.head || response.status == 204 || response.status == 304;
+  fast.length = 0;
+  if (content_length != nullptr) {
+    if (!ParseContentLength(content_length->value, fast.length)) return HeadParse::kUnsupported;
+  } else if (!fast.no_body) {
+    return HeadParse::kUnsupported;
   }
   const char code[4] = {static_cast<char>('0' + response.status / 100),
                         static_cast<char>('0' + response.status / 10 % 10),

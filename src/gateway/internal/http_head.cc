@@ -28,7 +28,15 @@ bool IsToken(std::string_view s) {
 
 // RFC 9110 §5.5: field-vchar = VCHAR / obs-text, with SP and HTAB between them. CR, LF, NUL and
 // the other controls are never allowed.
-bool IsFieldValueChar(unsigned char c) { return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f); }
+constexpr std::array<bool, 256> MakeFieldValueTable() {
+  std::array<bool, 256> t{};
+  for (int c = 0x21; c < 256; ++c) t[c] = c != 0x7f;
+  t[' '] = true;
+  t['\t'] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kFieldValue = MakeFieldValueTable();
+bool IsFieldValueChar(unsigned char c) { return kFieldValue[c]; }
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
