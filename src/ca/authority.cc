@@ -293,7 +293,7 @@ std::vector<Certificate> CertificateAuthority::Roots() const {
 
 Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateRequest& csr,
                                                       x509::Profile profile, std::optional<int> days,
-                                                      bool request_checked) {
+                                                      bool request_checked, const RecordHook& also_record) {
   const Hierarchy h = HierarchyFor(csr.PublicKey());
   const Level& level = levels_[static_cast<size_t>(h)];
   x509::IssueOptions opts;
@@ -329,11 +329,15 @@ Result<IssuedCertificate> CertificateAuthority::Issue(const x509::CertificateReq
   }
   auto leaf = TRY(x509::IssueCertificate(spec, &level.intermediate, level.intermediate_key));
   // DESIGN.md §5: recorded durably before it is returned.
-  TRY_CONTEXT(db_->Execute("INSERT INTO certificates (serial, hierarchy, profile, subject, names, "
-                           "not_before, not_after, issued_at, pem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           {leaf.SerialHex(), HierarchyName(h), x509::ProfileName(profile),
-                            leaf.Subject(), JoinNames(leaf), ToUnixSeconds(leaf.NotBefore()),
-                            ToUnixSeconds(leaf.NotAfter()), ToUnixSeconds(opts.now), leaf.Pem()}),
+  TRY_CONTEXT(db_->Transaction([&](store::Database& tx) -> Status {
+                TRY(tx.Execute("INSERT INTO certificates (serial, hierarchy, profile, subject, names, "
+                               "not_before, not_after, issued_at, pem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               {leaf.SerialHex(), HierarchyName(h), x509::ProfileName(profile),
+                                leaf.Subject(), JoinNames(leaf), ToUnixSeconds(leaf.NotBefore()),
+                                ToUnixSeconds(leaf.NotAfter()), ToUnixSeconds(opts.now), leaf.Pem()}));
+                if (also_record) TRY(also_record(tx, leaf));
+                return Ok();
+              }),
               "cannot record the issued certificate");
   Log(LogLevel::kInfo, "issued certificate",
       {{"serial", leaf.SerialHex()}, {"hierarchy", HierarchyName(h)}, {"profile", x509::ProfileName(profile)}});

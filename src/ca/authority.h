@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +100,7 @@ struct CaOptions {
 //   <dir>/ca/<hierarchy>/{root,intermediate}.{key,pem}  keys 0600, never overwritten
 //   <dir>/ca/<ecc|rsa>/cross.pem                          intermediate cross-signed by the other root
 //   <dir>/ca/ca.db                                        SQLite: issued certificates, CRL numbers
+//                                                         (and the ACME server's tables)
 //   <dir>/ca/crl/<hierarchy>.crl                          the latest CRL (PEM)
 // Thread-safe: issuance may run on many threads at once.
 class CertificateAuthority {
@@ -117,9 +119,16 @@ class CertificateAuthority {
   // Checks the CSR (CheckRequest, skipped when request_checked says the caller ran it for this
   // profile already), issues from the intermediate of the CSR key's family, records the
   // certificate in the store (durably) and then returns it.
+  //
+  // also_record, when set, runs inside the transaction that records the certificate, with the
+  // database and the new leaf: what it writes commits together with the certificate, in one
+  // durable commit (the ACME server marks its order valid this way). If it fails, nothing is
+  // recorded and Issue fails with its error; the signed certificate is then never returned.
+  using RecordHook = std::function<Status(store::Database&, const x509::Certificate&)>;
   Result<IssuedCertificate> Issue(const x509::CertificateRequest& csr, x509::Profile profile,
                                   std::optional<int> days = std::nullopt,
-                                  bool request_checked = false);
+                                  bool request_checked = false,
+                                  const RecordHook& also_record = nullptr);
 
   // Marks a certificate revoked (kNotFound if unknown, kAlreadyExists if already revoked).
   Status Revoke(std::string_view serial_hex, x509::RevocationReason reason);
@@ -138,6 +147,11 @@ class CertificateAuthority {
   const std::optional<x509::Certificate>& CrossSigned(Hierarchy h) const;
   std::vector<x509::Certificate> Roots() const;
   const std::string& dir() const { return dir_; }
+  // The CA's database (<dir>/ca/ca.db). Services in front of the CA keep their own tables in it
+  // (store::ApplyMigrations with their own component name) so that what they record about an
+  // issuance commits with the certificate (Issue's also_record). Thread-safe; lives as long as
+  // the CertificateAuthority.
+  store::Database& store() { return *db_; }
 
  private:
   struct Level {

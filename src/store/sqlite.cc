@@ -728,4 +728,44 @@ Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
   return std::unique_ptr<Database>(std::move(database));
 }
 
+Status ApplyMigrations(Database& db, std::string_view component,
+                       std::span<const Migration> migrations) {
+  TRY(ValidateMigrations(migrations));
+  auto* sqlite = dynamic_cast<SqliteDatabase*>(&db);
+  if (sqlite == nullptr)
+    return Fail(ErrorCode::kInvalidArgument, "ApplyMigrations needs a database from OpenSqlite");
+  const int64_t latest = migrations.empty() ? 0 : migrations.back().version;
+  const std::string name(component);
+  auto version = [&](Database& d) -> Result<int64_t> {
+    auto row = TRY(d.QueryRow("SELECT version FROM schema_versions WHERE component = ?", {name}));
+    return row ? TRY(row->Int(0)) : 0;
+  };
+  auto check_not_newer = [&](int64_t current) -> Status {
+    if (current > latest) {
+      return Fail(ErrorCode::kDatabase,
+                  "the " + name + " tables have schema version " + std::to_string(current) +
+                      ", newer than the latest this autoseal knows (" + std::to_string(latest) +
+                      "); they were written by a newer autoseal, so upgrade autoseal to use them");
+    }
+    return Ok();
+  };
+  // The common case, an up-to-date schema, takes no write lock.
+  if (auto seen = version(db); seen && *seen == latest) return Ok();
+  return db.Transaction([&](Database& tx) -> Status {
+    TRY(tx.Execute(
+        "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"));
+    const int64_t current = TRY(version(tx));
+    TRY(check_not_newer(current));
+    for (const Migration& m : migrations) {
+      if (m.version <= current) continue;
+      // The transaction function runs on the writer connection, which it may use directly.
+      TRY(sqlite->writer().ExecuteScript(m.sql, name + " migration " + std::to_string(m.version)));
+      TRY(tx.Execute("INSERT INTO schema_versions (component, version) VALUES (?, ?) "
+                     "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                     {name, m.version}));
+    }
+    return Ok();
+  });
+}
+
 }  // namespace autoseal::store

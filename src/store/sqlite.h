@@ -49,4 +49,13 @@ struct Migration {
 Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
                                              std::span<const Migration> migrations);
 
+// Brings the tables of one component up to date inside a database that OpenSqlite opened (and
+// migrated) for another, so that two services can share a file and commit together: the ACME
+// server keeps its tables in the CA's database. Versions are kept per component in a table
+// `schema_versions (component, version)`; the pending migrations run in order in one write
+// transaction, as OpenSqlite's do. kInvalidArgument for a malformed list or a database not from
+// OpenSqlite; kDatabase when the component's version is newer than the last migration.
+Status ApplyMigrations(Database& db, std::string_view component,
+                       std::span<const Migration> migrations);
+
 }  // namespace autoseal::store

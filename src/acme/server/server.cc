@@ -1,9 +1,15 @@
 #include "acme/server/server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -101,6 +107,67 @@ CREATE INDEX challenges_authz ON challenges (authz_id);
 CREATE INDEX challenges_status ON challenges (status);
 )sql"},
 };
+
+// Makes renames in dir durable.
+Status SyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  bool ok = fd >= 0 && ::fsync(fd) == 0;
+  const int saved = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) return Fail(ErrorCode::kIo, "cannot sync directory " + dir + ": " + std::strerror(saved));
+  return Ok();
+}
+
+// Where the ACME tables lived before they moved into the CA's database (one durable commit for
+// an issuance instead of one per database). A data directory that still has this file is
+// imported once, at the first start, and the file renamed to acme.db.imported.
+std::string LegacyStorePath(const std::string& dir) { return dir + "/acme/acme.db"; }
+
+// Moves the ACME tables of an old data directory from <dir>/acme/acme.db into the CA's
+// database. The copy commits in one transaction together with a marker row, so a crash leaves
+// either nothing imported (the next start imports again) or everything (the next start only
+// renames the old file away); ids are kept, so account, order and certificate URLs stay valid.
+Status ImportLegacyStore(store::Database& db, const std::string& dir) {
+  const std::string legacy = LegacyStorePath(dir);
+  if (!FileExists(legacy)) return Ok();
+  const std::string context = "importing " + legacy + " into the CA's database";
+  auto marker = TRY_CONTEXT(db.QueryRow("SELECT version FROM schema_versions WHERE component = 'acme-import'"), context);
+  if (!marker) {
+    // ATTACH cannot run inside a transaction; it applies to the writer connection, where the
+    // import transaction runs.
+    TRY_CONTEXT(db.Execute("ATTACH DATABASE ? AS legacy", {legacy}), context);
+    Status imported = db.Transaction([&](store::Database& tx) -> Status {
+      auto version = TRY(tx.QueryRow("PRAGMA legacy.user_version"));
+      if (!version || TRY(version->Int(0)) != 1)
+        return Fail(ErrorCode::kDatabase, "it has an unknown schema version (expected 1)");
+      if (TRY(tx.QueryRow("SELECT version FROM schema_versions WHERE component = 'acme-import'"))) return Ok();
+      for (const char* table : {"accounts", "eab_keys", "orders", "authorizations", "challenges"}) {
+        const std::string t = table;
+        auto existing = TRY(tx.QueryRow("SELECT 1 FROM main." + t + " LIMIT 1"));
+        if (existing) return Fail(ErrorCode::kDatabase, "the CA's database already holds ACME " + t);
+        TRY(tx.Execute("INSERT INTO main." + t + " SELECT * FROM legacy." + t));
+      }
+      return tx.Execute("INSERT INTO schema_versions (component, version) VALUES ('acme-import', 1)");
+    });
+    static_cast<void>(db.Execute("DETACH DATABASE legacy"));
+    TRY_CONTEXT(std::move(imported), context);
+    Log(LogLevel::kInfo, "acme: imported the old ACME database into the CA's", {{"from", legacy}});
+  }
+  // Keep the old file (and its WAL, if any is left) beside, out of the way.
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string from = legacy + suffix;
+    if (!FileExists(from)) continue;
+    if (std::rename(from.c_str(), (dir + "/acme/acme.db.imported" + suffix).c_str()) != 0)
+      return Fail(ErrorCode::kIo, context + ": cannot rename " + from + ": " + std::strerror(errno));
+  }
+  return SyncDirectory(dir + "/acme");
+}
+
+// Brings the ACME tables in the CA's database up to date, importing an old acme.db once.
+Status OpenAcmeTables(store::Database& db, const std::string& dir) {
+  TRY_CONTEXT(store::ApplyMigrations(db, "acme", kMigrations), "the ACME tables in " + dir + "/ca/ca.db");
+  return ImportLegacyStore(db, dir);
+}
 
 // ---- small helpers -----------------------------------------------------------------------
 
@@ -364,10 +431,25 @@ class Server final : public AcmeServer {
 
   int64_t Now() const { return ToUnixSeconds(options_.clock->Now()); }
 
+  // Claims an order for finalization (false if another request holds it); one finalization per
+  // order at a time, so an order is signed once.
+  bool StartFinalizing(int64_t order_id) {
+    std::lock_guard lock(finalizing_mu_);
+    return finalizing_.insert(order_id).second;
+  }
+  void StopFinalizing(int64_t order_id) {
+    std::lock_guard lock(finalizing_mu_);
+    finalizing_.erase(order_id);
+  }
+  bool Finalizing(int64_t order_id) {
+    std::lock_guard lock(finalizing_mu_);
+    return finalizing_.contains(order_id);
+  }
+
   ServerOptions options_;
   std::string base_;
   std::unique_ptr<ca::CertificateAuthority> ca_;
-  std::unique_ptr<store::Database> db_;
+  store::Database* db_ = nullptr;  // the CA's database, which holds the ACME tables too
   std::unique_ptr<Validator> validator_;
   std::unique_ptr<net::HttpServer> http_;
   NonceService nonces_;
@@ -378,6 +460,9 @@ class Server final : public AcmeServer {
   std::shared_mutex account_mu_;
   std::unordered_map<int64_t, Account> account_cache_;
   uint64_t account_generation_ = 0;  // bumped by ForgetAccount; a stale read is not cached
+
+  std::mutex finalizing_mu_;
+  std::set<int64_t> finalizing_;  // orders being signed
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
@@ -395,7 +480,8 @@ Status Server::Init() {
   auto authority = TRY_CONTEXT(ca::CertificateAuthority::Open(options_.dir, ca_options), "opening the CA");
   ca_ = std::move(authority);
   TRY(MakeDirectories(options_.dir + "/acme", 0700));
-  db_ = TRY(store::OpenSqlite(options_.dir + "/acme/acme.db", kMigrations));
+  db_ = &ca_->store();
+  TRY(OpenAcmeTables(*db_, options_.dir));
   validator_ = TRY(Validator::Create(options_.validation));
 
   // The server's own TLS certificate, issued by the local CA for the listen address.
@@ -1264,6 +1350,7 @@ AcmeResult<HttpResponse> Server::OrderResource(const HttpRequest& req, int64_t i
   if (!order) return std::unexpected(NotFound("no order " + std::to_string(id)));
   if (order->account_id != auth.account->id) return std::unexpected(Unauthorized("order " + std::to_string(id) + " belongs to another account"));
   ATRY(LiftStatus(ExpireIfNeeded(*order), "expire"));
+  if (order->status == "ready" && Finalizing(id)) order->status = "processing";
   HttpResponse resp = JsonResponse(200, ATRY(Lift(OrderJson(*order), "order json")));
   if (order->status == "processing") resp.SetHeader("Retry-After", "1");
   return resp;
@@ -1460,9 +1547,15 @@ AcmeResult<HttpResponse> Server::Finalize(const HttpRequest& req, int64_t id) {
   }
   if (auto st = x509::CheckRequest(*csr, profile); !st)
     return std::unexpected(MakeProblem(ProblemType::kBadCsr, st.error().message()));
-  auto changed = ATRY(Lift(db_->ExecuteChanges("UPDATE orders SET status = 'processing', csr = ? WHERE id = ? AND status = 'ready'",
-                                               {*der, id}), "finalize"));
-  if (changed != 1) return std::unexpected(MakeProblem(ProblemType::kOrderNotReady, "order is being finalized already"));
+  // The order is "processing" in memory only while it is signed: its one durable change is the
+  // commit that records the certificate and marks it valid. A crash before that acknowledged
+  // nothing and leaves it "ready", to be finalized again.
+  if (!StartFinalizing(id)) return std::unexpected(MakeProblem(ProblemType::kOrderNotReady, "order is being finalized already"));
+  struct Release {
+    Server* server;
+    int64_t id;
+    ~Release() { server->StopFinalizing(id); }
+  } release{this, id};
   order->status = "processing";
   order->csr = *der;
   auto issued = IssueForOrder(*order, &*csr);
@@ -1479,11 +1572,22 @@ AcmeResult<Order> Server::IssueForOrder(Order order, const x509::CertificateRequ
   x509::Profile profile = order.profile == "tlcp-enc" ? x509::Profile::kTlcpEncryption : x509::Profile::kTlsServer;
   std::optional<int> days;
   if (order.not_after) days = static_cast<int>(std::max<int64_t>(1, (*order.not_after - Now() + 86399) / 86400));
-  Result<ca::IssuedCertificate> issued = csr ? ca_->Issue(*csr, profile, days, checked != nullptr) : Result<ca::IssuedCertificate>(std::unexpected(csr.error()));
+  // RFC 8555 §7.4: the order becomes valid with the certificate, in the same commit.
+  bool marked_valid = false;
+  auto mark_valid = [&](store::Database& tx, const x509::Certificate& leaf) -> Status {
+    auto changed = TRY(tx.ExecuteChanges(
+        "UPDATE orders SET status = 'valid', cert_serial = ?, csr = NULL WHERE id = ? AND status IN ('ready', 'processing')",
+        {leaf.SerialHex(), order.id}));
+    marked_valid = changed == 1;
+    return Ok();
+  };
+  Result<ca::IssuedCertificate> issued = csr ? ca_->Issue(*csr, profile, days, checked != nullptr, mark_valid)
+                                             : Result<ca::IssuedCertificate>(std::unexpected(csr.error()));
   if (!issued) {
     const Error& e = issued.error();
     if (e.code() == ErrorCode::kDatabase || e.code() == ErrorCode::kIo || e.code() == ErrorCode::kInternal) {
-      // Left "processing": retried at the next start.
+      // Left as it was: "ready" (the client may finalize again), or "processing" from an older
+      // autoseal (retried at the next start).
       return std::unexpected(InternalFrom(e, "issue"));
     }
     Problem p = MakeProblem(ProblemType::kBadCsr, e.message());
@@ -1491,7 +1595,11 @@ AcmeResult<Order> Server::IssueForOrder(Order order, const x509::CertificateRequ
     return std::unexpected(p);
   }
   std::string serial = issued->leaf.SerialHex();
-  ATRY(LiftStatus(db_->Execute("UPDATE orders SET status = 'valid', cert_serial = ?, csr = NULL WHERE id = ?", {serial, order.id}), "order valid"));
+  if (!marked_valid) {
+    // The order changed while it was signed (its account or an authorization was deactivated):
+    // the certificate is recorded, as everything the CA signs is, but not handed out.
+    return std::unexpected(MakeProblem(ProblemType::kOrderNotReady, "the order changed while it was finalized"));
+  }
   order.status = "valid";
   order.cert_serial = serial;
   order.csr.reset();
@@ -1622,8 +1730,9 @@ Result<std::unique_ptr<AcmeServer>> AcmeServer::Create(ServerOptions options) {
 
 Result<std::string> AcmeServer::CreateEabKey(const std::string& dir, const std::string& kid) {
   if (kid.empty() || kid.size() > 128) return Fail(ErrorCode::kInvalidArgument, "an EAB key id is 1-128 characters");
-  TRY(MakeDirectories(dir + "/acme", 0700));
-  auto db = TRY(store::OpenSqlite(dir + "/acme/acme.db", kMigrations));
+  auto ca = TRY_CONTEXT(ca::CertificateAuthority::Open(dir), "opening the CA");
+  store::Database* db = &ca->store();
+  TRY(OpenAcmeTables(*db, dir));
   Bytes key = TRY(crypto::RandomBytes(32));
   auto st = db->Execute("INSERT INTO eab_keys (kid, hmac_key, created_at) VALUES (?, ?, ?)",
                         {kid, key, ToUnixSeconds(SystemClock::Instance().Now())});
