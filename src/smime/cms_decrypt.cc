@@ -12,6 +12,7 @@
 #include "smime/internal/common.h"
 #include "smime/internal/envelope.h"
 #include "smime/internal/oids.h"
+#include "smime/internal/stream.h"
 
 namespace autoseal::smime {
 namespace {
@@ -335,6 +336,8 @@ Result<Decrypted> Decrypt(ByteView cms, const x509::Certificate& certificate, co
   for (ByteView s : segments) total += s.size();
   if (!gcm && (total == 0 || total % 16 != 0))
     return Fail(ErrorCode::kParse, "encrypted content is not a whole number of blocks (truncated?)");
+  result.content.reserve(total + 32);
+  internal::AdviseHugePages(result.content);
   result.content.resize(total + 32);
   size_t at = 0;
   // EVP_DecryptUpdate takes an int length: segments go in slices of at most 1 GiB.

@@ -1,7 +1,5 @@
 #include "smime/message.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -48,28 +46,13 @@ Result<Bytes> SignDetached(ByteView entity, const SignMessageOptions& options) {
 // outer ones (trace fields stay); sets the report's protection and protected_headers.
 Bytes SignedEntityAsMessage(const MimeMessage& mime, ByteView entity, MessageVerifyReport& report) {
   std::vector<HeaderField> headers = mime.MessageHeaders();
-  auto inner = MimeMessage::Parse(entity);
+  auto inner = MimeMessage::ParseHeaderSection(entity);
   if (inner && inner->PayloadProtection() != HeaderProtection::kNone) {
     report.protection = inner->PayloadProtection();
     report.protected_headers = inner->ProtectedHeaders();
     headers = TraceFields(headers);
   }
   return ComposeMessage(headers, entity, mime.newline());
-}
-
-// A large output buffer is a fresh mapping (glibc's mmap threshold tops out at 32 MB) whose every
-// 4 KB page faults on first write: a sixth of the time of a 25 MB message. Transparent huge pages
-// make that one fault per 2 MB. Advice only: a kernel without them simply ignores it.
-void AdviseHugePages(const Bytes& buffer) {
-#ifdef MADV_HUGEPAGE
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const auto begin = reinterpret_cast<uintptr_t>(buffer.data());
-  const uintptr_t start = (begin + kHuge - 1) & ~(kHuge - 1);
-  const uintptr_t end = (begin + buffer.capacity()) & ~(kHuge - 1);
-  if (end > start) (void)madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
-#else
-  (void)buffer;
-#endif
 }
 
 // SignAndEncryptMessage without copies of the message: one pass hashes the canonical payload as
@@ -112,7 +95,7 @@ Result<std::optional<EncryptedMessage>> SignAndEncryptStreamed(MimeMessage& mime
   // costs one reallocation.
   const size_t der_estimate = plaintext + 1024 + 1024 * encrypt.recipients.size();
   out.message.reserve(head.size() + internal::Base64Lines::EncodedSize(der_estimate));
-  AdviseHugePages(out.message);
+  internal::AdviseHugePages(out.message);
   out.message.insert(out.message.end(), head.begin(), head.end());
 
   internal::Base64Lines base64(newline == Newline::kCrlf);
@@ -207,7 +190,7 @@ Result<EncryptedMessage> SignAndEncryptMessage(ByteView message, const SignMessa
 
 Result<DecryptedMessage> DecryptMessage(ByteView message, const x509::Certificate& certificate,
                                         const crypto::PrivateKey& key) {
-  MimeMessage mime = TRY(MimeMessage::Parse(message));
+  MimeMessage mime = TRY(MimeMessage::ParseHeaderSection(message));
   SmimeForm form = mime.Form();
   if (form != SmimeForm::kEnvelopedData && form != SmimeForm::kAuthEnvelopedData &&
       form != SmimeForm::kPkcs7Unknown)
@@ -219,7 +202,7 @@ Result<DecryptedMessage> DecryptMessage(ByteView message, const x509::Certificat
   std::vector<HeaderField> outer = mime.MessageHeaders();
   std::vector<HeaderField> headers;
   // RFC 9788 §4: with protected header fields inside, they replace the outer ones.
-  auto inner = MimeMessage::Parse(out.info.content);
+  auto inner = MimeMessage::ParseHeaderSection(out.info.content);
   if (inner && inner->PayloadProtection() != HeaderProtection::kNone) {
     out.protection = inner->PayloadProtection();
     headers = TraceFields(outer);
@@ -265,7 +248,7 @@ MessageVerifyReport VerifyMessage(ByteView message, const VerifyOptions& verify_
   // caller explicitly says otherwise.
   VerifyOptions options = verify_options;
   if (!options.check_signer_purpose) options.check_signer_purpose = true;
-  auto mime = MimeMessage::Parse(message);
+  auto mime = MimeMessage::ParseHeaderSection(message);
   if (!mime) {
     report.malformed = mime.error().message();
     return report;

@@ -452,6 +452,17 @@ std::optional<size_t> HeaderSectionEnd(ByteView data) {
 
 }  // namespace
 
+Result<MimeMessage> MimeMessage::ParseHeaderSection(ByteView data) {
+  std::optional<size_t> end = HeaderSectionEnd(data);
+  if (!end || data.size() > kMaxMessageBytes) return Parse(data);
+  MimeMessage m = TRY(ParseRange(data, data.subspan(0, *end)));
+  const size_t blank = *end >= 2 && data[*end - 2] == '\r' ? 2 : 1;
+  const gint64 gmime_end = g_mime_parser_get_headers_end(m.state_->parser.get());
+  if (gmime_end < 0 || static_cast<size_t>(gmime_end) != *end - blank) return Parse(data);
+  m.state_->headers_only = true;
+  return m;
+}
+
 Result<MimeMessage> MimeMessage::ParseToProtect(ByteView data, bool seven_bit) {
   std::optional<size_t> end = HeaderSectionEnd(data);
   if (!end || data.size() > kMaxMessageBytes) return Parse(data);
@@ -568,27 +579,35 @@ struct DelimiterLine {
 // bytes hashed and the part a reader shows could differ.
 std::optional<DelimiterLine> NextDelimiter(std::string_view raw, std::string_view dash_boundary,
                                            size_t from) {
+  // Candidates are the occurrences of "--boundary" (memmem skips through a large part far faster
+  // than a look at every line); one counts only at a line start.
   for (size_t line = from; line < raw.size();) {
-    if (raw.substr(line).starts_with(dash_boundary)) {
-      DelimiterLine d{.line = line};
-      size_t p = line + dash_boundary.size();
-      if (raw.substr(p).starts_with("--")) {
-        d.close = true;
-        p += 2;
-      }
-      while (p < raw.size() && (raw[p] == ' ' || raw[p] == '\t')) ++p;
-      if (p == raw.size()) {
-        d.end = p;
-        return d;
-      }
-      if (raw[p] == '\n') {
-        d.end = p + 1;
-        return d;
-      }
-      if (raw[p] == '\r' && p + 1 < raw.size() && raw[p + 1] == '\n') {
-        d.end = p + 2;
-        return d;
-      }
+    const void* hit = memmem(raw.data() + line, raw.size() - line, dash_boundary.data(),
+                             dash_boundary.size());
+    if (hit == nullptr) break;
+    line = static_cast<size_t>(static_cast<const char*>(hit) - raw.data());
+    if (line != from && raw[line - 1] != '\n') {
+      ++line;
+      continue;
+    }
+    DelimiterLine d{.line = line};
+    size_t p = line + dash_boundary.size();
+    if (raw.substr(p).starts_with("--")) {
+      d.close = true;
+      p += 2;
+    }
+    while (p < raw.size() && (raw[p] == ' ' || raw[p] == '\t')) ++p;
+    if (p == raw.size()) {
+      d.end = p;
+      return d;
+    }
+    if (raw[p] == '\n') {
+      d.end = p + 1;
+      return d;
+    }
+    if (raw[p] == '\r' && p + 1 < raw.size() && raw[p + 1] == '\n') {
+      d.end = p + 2;
+      return d;
     }
     size_t lf = raw.find('\n', line);
     if (lf == std::string_view::npos) break;
@@ -601,8 +620,9 @@ std::optional<DelimiterLine> NextDelimiter(std::string_view raw, std::string_vie
 
 Result<std::array<std::string_view, 2>> MimeMessage::SignedParts() const {
   GMimeObject* body = state_->body();
+  // After ParseHeaderSection GMime has not seen the parts; the strict split below counts them.
   if (body == nullptr || !GMIME_IS_MULTIPART(body) ||
-      g_mime_multipart_get_count(GMIME_MULTIPART(body)) != 2)
+      (!state_->headers_only && g_mime_multipart_get_count(GMIME_MULTIPART(body)) != 2))
     return Fail(ErrorCode::kParse,
                 "multipart/signed must have exactly two parts (RFC 1847 §2.1)");
   // RFC 1847 §2.1 / RFC 2046 §5.1.1: the signed bytes are the first part exactly as received
@@ -643,6 +663,7 @@ Result<Bytes> MimeMessage::SignedContent() const {
   auto parts = TRY(SignedParts());
   Bytes out;
   out.reserve(parts[0].size() + parts[0].size() / 32 + 64);
+  internal::AdviseHugePages(out);
   AppendCanonical(out, AsBytes(parts[0]));
   return out;
 }
@@ -671,6 +692,18 @@ Result<Bytes> MimeMessage::DetachedSignature() const {
 Result<Bytes> MimeMessage::Pkcs7Body() const {
   GMimeObject* body = state_->body();
   if (body == nullptr) return Fail(ErrorCode::kParse, "the message has no body");
+  if (state_->headers_only) {
+    // GMime has not read the body: base64 (what every S/MIME writer uses, RFC 8551 §3.2) is
+    // decoded here, in one pass over the input; anything else goes through GMime.
+    if (!GMIME_IS_PART(body) ||
+        g_mime_part_get_content_encoding(GMIME_PART(body)) != GMIME_CONTENT_ENCODING_BASE64) {
+      MimeMessage full = TRY(Parse(state_->input_bytes));
+      return full.Pkcs7Body();
+    }
+    Bytes der = internal::DecodeBase64Body(RawBody());
+    if (der.empty()) return Fail(ErrorCode::kParse, "the application/pkcs7-mime body is empty");
+    return der;
+  }
   return DecodedContent(body, "the application/pkcs7-mime body");
 }
 
@@ -686,6 +719,8 @@ Status MimeMessage::Prepare(const PayloadOptions& options) {
   if (options.protect != HeaderProtection::kNone && PayloadRoot(body) != body)
     return Fail(ErrorCode::kInvalidArgument,
                 "the body is already signed; its header protection cannot be changed");
+  if (state_->headers_only && !state_->scan)
+    return Fail(ErrorCode::kInternal, "the payload needs a message parsed with its body");
   if (state_->headers_only) {
     // The scan showed no binary part and (for seven_bit) every line 7-bit and short:
     // PrepareLeaves would change nothing.
@@ -737,6 +772,7 @@ Result<Bytes> MimeMessage::Payload(const PayloadOptions& options) {
   if (!p) return WriteCrlf(state_->body(), state_->input_size);
   Bytes out;
   out.reserve(p->size());
+  internal::AdviseHugePages(out);
   internal::ForEachCanonicalPiece(AsBytes(p->head), p->body, p->bare_lf,
                                   [&out](ByteView piece) { out.insert(out.end(), piece.begin(), piece.end()); });
   return out;
@@ -788,7 +824,7 @@ void MimeMessage::PayloadRootFields(int depth, HeaderProtection* hp,
     if (depth >= kMaxNesting) return;
     auto content = SignedContent();
     if (!content) return;
-    auto inner = MimeMessage::Parse(*content);
+    auto inner = MimeMessage::ParseHeaderSection(*content);
     if (!inner) return;
     inner->PayloadRootFields(depth + 1, hp, fields);
     return;
@@ -892,6 +928,7 @@ Bytes ComposeMessage(const std::vector<HeaderField>& headers, ByteView entity, N
   if (!has_version) head += "MIME-Version: 1.0\r\n";
   Bytes out;
   out.reserve(head.size() + entity.size());
+  internal::AdviseHugePages(out);
   out.insert(out.end(), head.begin(), head.end());
   out.insert(out.end(), entity.begin(), entity.end());
   if (newline == Newline::kLf) CrlfToLf(out);

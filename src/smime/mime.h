@@ -103,6 +103,12 @@ class MimeMessage {
   // the parsing time. SignedContent, DetachedSignature, Pkcs7Body and the RFC 9788 readers need
   // Parse. Errors as Parse.
   static Result<MimeMessage> ParseToProtect(ByteView data, bool seven_bit);
+  // Parses a message to be read, not rewritten: GMime reads only the header section, and the
+  // accessors work from the input bytes (SignedContent and DetachedSignature split multipart/signed
+  // themselves, Pkcs7Body decodes base64 itself and asks GMime for any other encoding), which
+  // spares GMime's scan of a large body. Not for Payload/StreamPayload (kInternal). Errors as
+  // Parse.
+  static Result<MimeMessage> ParseHeaderSection(ByteView data);
 
   MimeMessage(MimeMessage&&) noexcept;
   MimeMessage& operator=(MimeMessage&&) noexcept;

@@ -826,3 +826,54 @@ TEST_F(MessageTest, BinaryPartsReachTheRecipientByteForByteOnEveryPath) {
 
 }  // namespace
 }  // namespace autoseal::smime
+
+namespace autoseal::smime {
+namespace {
+
+TEST_F(MessageTest, HeaderSectionParseReadsSignedAndEncryptedMessagesLikeAFullParse) {
+  EncryptMessageOptions eo;
+  eo.recipients = {To(*bob_)};
+  auto signed_msg = SignMessage(AsBytes(kMessage), SignWith(*alice_, false));
+  SignMessageOptions opaque = SignWith(*alice_, false);
+  opaque.opaque = true;
+  auto opaque_msg = SignMessage(AsBytes(kMessage), opaque);
+  auto enc = EncryptMessage(AsBytes(kMessage), eo);
+  ASSERT_TRUE(signed_msg && opaque_msg && enc);
+  // The same envelope in quoted-printable: ParseHeaderSection hands that encoding to GMime.
+  std::string qp_msg = Str(enc->message);
+  auto der = MimeMessage::Parse(enc->message)->Pkcs7Body();
+  ASSERT_TRUE(der.has_value());
+  std::string qp;
+  for (uint8_t b : *der) {
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "=%02X", b);
+    qp += hex;
+    if (qp.size() % 72 == 0) qp += "=\n";
+  }
+  qp_msg = qp_msg.substr(0, qp_msg.find("Content-Transfer-Encoding")) +
+           "Content-Transfer-Encoding: quoted-printable\n\n" + qp;
+  for (const std::string& m : {Str(*signed_msg), Str(*opaque_msg), Str(enc->message), qp_msg}) {
+    auto full = MimeMessage::Parse(AsBytes(m));
+    auto head = MimeMessage::ParseHeaderSection(AsBytes(m));
+    ASSERT_TRUE(full && head);
+    EXPECT_EQ(full->Form(), head->Form());
+    EXPECT_EQ(full->Header("From"), head->Header("From"));
+    auto a = full->SignedContent(), b = head->SignedContent();
+    ASSERT_EQ(a.has_value(), b.has_value());
+    if (a) {
+      EXPECT_TRUE(*a == *b);
+      EXPECT_TRUE(*full->DetachedSignature() == *head->DetachedSignature());
+    }
+    auto p = full->Pkcs7Body(), q = head->Pkcs7Body();
+    ASSERT_EQ(p.has_value(), q.has_value());
+    if (p) {
+      EXPECT_TRUE(*p == *q);
+    }
+    EXPECT_FALSE(head->Payload({}).has_value());  // reading only: no payload from it
+  }
+  auto dec = DecryptMessage(AsBytes(qp_msg), bob_->cert, bob_->key);
+  ASSERT_TRUE(dec.has_value()) << dec.error().message();
+}
+
+}  // namespace
+}  // namespace autoseal::smime

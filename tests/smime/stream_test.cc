@@ -168,3 +168,25 @@ TEST(ScanBody, NoticesATransferEncodingOtherThanTheTextSafeOnes) {
 
 }  // namespace
 }  // namespace autoseal::smime::internal
+
+namespace autoseal::smime::internal {
+namespace {
+
+TEST(DecodeBase64Body, ReadsLinesAsTheyAreWrittenAndIgnoresWhatIsNotBase64) {
+  std::mt19937_64 rng(5);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{56}, size_t{57},
+                   size_t{58}, size_t{1000}, size_t{100000}}) {
+    Bytes data = RandomBytes(rng, n);
+    for (bool crlf : {true, false}) {
+      Bytes lines;
+      AppendBase64Lines(lines, data, crlf);
+      EXPECT_TRUE(DecodeBase64Body(lines) == data) << "n=" << n;
+    }
+  }
+  EXPECT_EQ(AsString(DecodeBase64Body(AsBytes(" aGVs\r\n bG8 =\r\n"))), "hello");
+  EXPECT_EQ(AsString(DecodeBase64Body(AsBytes("aGk=ignored after padding"))), "hi");
+  EXPECT_TRUE(DecodeBase64Body(AsBytes("!!\r\n")).empty());
+}
+
+}  // namespace
+}  // namespace autoseal::smime::internal

@@ -1,6 +1,7 @@
 #include "smime/internal/stream.h"
 
 #include <immintrin.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <array>
@@ -296,6 +297,72 @@ size_t Base64Lines::EncodedSize(size_t n, bool crlf) {
   const size_t eol = crlf ? 2 : 1;
   const size_t rest = n % kLineBytes;
   return n / kLineBytes * (kLineChars + eol) + (rest > 0 ? (rest + 2) / 3 * 4 + eol : 0);
+}
+
+Bytes DecodeBase64Body(ByteView text) {
+  static const auto* kValues = [] {
+    auto* t = new std::array<uint8_t, 256>;
+    t->fill(0xff);
+    for (uint8_t i = 0; i < 64; ++i) (*t)[static_cast<uint8_t>(kAlphabet[i])] = i;
+    return t;
+  }();
+  const auto& values = *kValues;
+  Bytes out;
+  out.reserve(text.size() / 4 * 3 + 3);
+  AdviseHugePages(out);
+  out.resize(text.size() / 4 * 3 + 3);
+  uint8_t* w = out.data();
+  const uint8_t* r = text.data();
+  const uint8_t* end = r + text.size();
+  uint32_t acc = 0;
+  int have = 0;
+  while (r < end) {
+    // Whole groups of four alphabet characters, the common case inside a line.
+    while (have == 0 && end - r >= 4) {
+      const uint32_t a = values[r[0]], b = values[r[1]], c = values[r[2]], d = values[r[3]];
+      if ((a | b | c | d) & 0x80) break;
+      const uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+      w[0] = static_cast<uint8_t>(v >> 16);
+      w[1] = static_cast<uint8_t>(v >> 8);
+      w[2] = static_cast<uint8_t>(v);
+      w += 3;
+      r += 4;
+    }
+    if (r == end) break;
+    const uint8_t c = *r++;
+    if (c == '=') break;
+    const uint8_t v = values[c];
+    if (v & 0x80) continue;
+    acc = (acc << 6) | v;
+    if (++have == 4) {
+      w[0] = static_cast<uint8_t>(acc >> 16);
+      w[1] = static_cast<uint8_t>(acc >> 8);
+      w[2] = static_cast<uint8_t>(acc);
+      w += 3;
+      have = 0;
+      acc = 0;
+    }
+  }
+  // A last group of 2 or 3 characters holds 1 or 2 bytes; a single character holds none.
+  if (have == 2) *w++ = static_cast<uint8_t>(acc >> 4);
+  if (have == 3) {
+    *w++ = static_cast<uint8_t>(acc >> 10);
+    *w++ = static_cast<uint8_t>(acc >> 2);
+  }
+  out.resize(static_cast<size_t>(w - out.data()));
+  return out;
+}
+
+void AdviseHugePages(const Bytes& buffer) {
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<uintptr_t>(buffer.data());
+  const uintptr_t start = (begin + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (begin + buffer.capacity()) & ~(kHuge - 1);
+  if (end > start) (void)madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+#else
+  (void)buffer;
+#endif
 }
 
 void AppendBase64Lines(Bytes& out, ByteView in, bool crlf) {
