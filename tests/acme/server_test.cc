@@ -779,6 +779,57 @@ TEST_F(AcmeServerTest, RestartKeepsStateAndCompletesAProcessingChallenge) {
 }
 
 
+// Rebuilds the layout of an older autoseal: the ACME tables in <dir>/acme/acme.db (schema
+// version 1), none in the CA's database.
+void MoveAcmeTablesToLegacyFile(const std::string& dir) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/ca/ca.db").c_str(), &db), SQLITE_OK);
+  std::string sql = "ATTACH DATABASE '" + dir + "/acme/acme.db' AS legacy; PRAGMA legacy.user_version = 1;";
+  for (const char* t : {"accounts", "eab_keys", "orders", "authorizations", "challenges"})
+    sql += std::string("CREATE TABLE legacy.") + t + " AS SELECT * FROM main." + t + ";";
+  for (const char* t : {"challenges", "authorizations", "orders", "eab_keys", "accounts"})
+    sql += std::string("DELETE FROM main.") + t + ";";
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+TEST_F(AcmeServerTest, AnOlderSeparateAcmeDatabaseIsImportedOnce) {
+  Instance inst = StartNew(RateLimits{});
+  ASSERT_TRUE(inst.server);
+  Client c = Registered(inst);
+  Issued issued = Issue(c, {"legacy.test"});
+  ASSERT_FALSE(issued.chain.empty());
+  inst.server->Stop();
+  inst.server.reset();
+  MoveAcmeTablesToLegacyFile(inst.dir);
+  const std::string path = c.kid().substr(c.kid().find("/acme/"));
+  for (int start = 0; start < 2; ++start) {
+    Start(inst, RateLimits{});
+    ASSERT_TRUE(inst.server);
+    EXPECT_FALSE(std::filesystem::exists(inst.dir + "/acme/acme.db"));
+    EXPECT_TRUE(std::filesystem::exists(inst.dir + "/acme/acme.db.imported"));
+    Client again(inst.base, inst.ca_pem, c.key());
+    again.Register();
+    EXPECT_EQ(again.kid(), again.Url(path)) << "the account kept its URL";
+    auto rebase = [&](const std::string& url) { return again.Url(url.substr(url.find("/acme/"))); };
+    Reply order = again.PostAsGet(rebase(issued.order.url));
+    EXPECT_EQ(Field(order.body, "status"), "valid") << order;
+    Reply cert = again.PostAsGet(rebase(issued.cert_url));
+    ASSERT_EQ(cert.status, 200) << cert;
+    auto chain = x509::Certificate::ParseAll(cert.http.body);
+    ASSERT_TRUE(chain.has_value() && !chain->empty());
+    EXPECT_EQ((*chain)[0].Der(), issued.chain[0].Der());
+    // New orders get ids after the imported ones.
+    auto next = NewOrder(again, {"after-import.test"});
+    EXPECT_NE(next.url, rebase(issued.order.url));
+    inst.server->Stop();
+    inst.server.reset();
+  }
+  std::filesystem::remove_all(inst.dir);
+}
+
 // `autoseal ca serve` in a child process over dir, on port, validating through challtestsrv;
 // returns its PID (0 if it did not come up).
 pid_t StartServeProcess(const std::string& dir, int port, const ChallTestSrv& srv) {
