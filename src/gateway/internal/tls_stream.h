@@ -99,10 +99,16 @@ class TlsStream {
     return error_code(static_cast<int>(err), boost::asio::error::get_ssl_category());
   }
 
+  // SSL_get_error needs an empty error queue before the call; a look is cheaper than a clear,
+  // and the queue is nearly always empty (every failure here drains it).
+  static void ClearErrors() {
+    if (ERR_peek_error() != 0) ERR_clear_error();
+  }
+
   error_code TryIo(bool write, void* data, size_t size, size_t& n) {
     n = 0;
     if (!socket_.is_open()) return boost::asio::error::bad_descriptor;
-    ERR_clear_error();
+    ClearErrors();
     int r = write ? SSL_write_ex(ssl_, data, size, &n) : SSL_read_ex(ssl_, data, size, &n);
     if (r == 1) return error_code();
     int e = SSL_get_error(ssl_, r);
@@ -184,7 +190,7 @@ class TlsStream {
           size = gathered;
         }
         size_t n = 0;
-        ERR_clear_error();
+        ClearErrors();
         int r = SSL_write_ex(stream->ssl_, data, size, &n);
         if (r == 1) return Finish(self, error_code(), n);
         int e = SSL_get_error(stream->ssl_, r);
@@ -194,7 +200,7 @@ class TlsStream {
         stream->WaitThen(self, wait);
       } else {
         size_t n = 0;
-        ERR_clear_error();
+        ClearErrors();
         int r = SSL_read_ex(stream->ssl_, const_cast<char*>(data), size, &n);
         if (r == 1) return Finish(self, error_code(), n);
         int e = SSL_get_error(stream->ssl_, r);
