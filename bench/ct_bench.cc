@@ -19,23 +19,21 @@
 //                   [--entries N=120000] [--server-threads 2] [--key-type ecdsa|sm2]
 //                   [--proof-entries M=0] [--no-add-chain]
 
+#include <openssl/x509.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <openssl/x509.h>
-
+#include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <optional>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -99,8 +97,10 @@ Pki MakePki() {
 
 std::vector<Bytes> MakeLeaves(const Pki& pki, size_t n) {
   auto key = *crypto::PrivateKey::Generate(crypto::KeyType::kEcdsaP256);
-  auto csr = *x509::CreateCertificateRequest(key, {.common_name = "bench.example", .dns_names = {"bench.example"}});
-  auto spec = *x509::SpecFromRequest(csr, x509::Profile::kTlsServer, {.days = 90, .now = SystemClock::Instance().Now()});
+  auto csr = *x509::CreateCertificateRequest(
+      key, {.common_name = "bench.example", .dns_names = {"bench.example"}});
+  auto spec = *x509::SpecFromRequest(csr, x509::Profile::kTlsServer,
+                                     {.days = 90, .now = SystemClock::Instance().Now()});
   std::vector<Bytes> out;
   out.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -127,8 +127,9 @@ uint64_t DirBytes(const std::string& dir) {
 
 // One keep-alive connection posting requests until the deadline. The load generator shares the
 // two cores with the log, so it is kept as light as wrk: each request is pre-built bytes written
-// with one send, and the response is framed by hand (status line, Content-Length, body skipped)
-// in a buffer reused for the connection's life.
+// with one send, and the response is framed by hand (status line, Content-Length) in a buffer
+// reused for the connection's life; a 200 counts only if its body is an SCT of this log (version
+// 0, this log's ID, a DigitallySigned of the log's algorithm).
 class Submitter : public std::enable_shared_from_this<Submitter> {
  public:
   struct Shared {
@@ -141,10 +142,15 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
     std::vector<double> latencies_ms;
     std::atomic<uint64_t> ok{0}, errors{0}, ok_measured{0};
     std::string port;
+    std::string expected_id;   // `"id":"<base64 log ID>"`: every 200 must carry this log's SCT
+    std::string expected_sig;  // `"signature":"` and the base64 of the DigitallySigned header
   };
-  Submitter(asio::io_context& io, Shared& s) : socket_(io), timer_(io), s_(s) { buf_.resize(16384); }
+  Submitter(asio::io_context& io, Shared& s) : socket_(io), timer_(io), s_(s) {
+    buf_.resize(16384);
+  }
   void Start() {
-    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(std::stoi(s_.port)));
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"),
+                               static_cast<uint16_t>(std::stoi(s_.port)));
     socket_.async_connect(ep, [self = shared_from_this()](beast::error_code ec) {
       if (ec) {
         self->s_.errors++;
@@ -166,7 +172,8 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
       {
         std::lock_guard l(s_.mu);
         slot = std::max(Clk::now(), s_.next_slot);
-        s_.next_slot = slot + std::chrono::duration_cast<Clk::duration>(std::chrono::duration<double>(s_.interval_s));
+        s_.next_slot = slot + std::chrono::duration_cast<Clk::duration>(
+                                  std::chrono::duration<double>(s_.interval_s));
       }
       timer_.expires_at(slot);
       timer_.async_wait([self = shared_from_this()](beast::error_code) { self->Send(); });
@@ -177,13 +184,14 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
   void Send() {
     sent_ = Clk::now();
     const std::string& req = (*s_.requests)[index_];
-    asio::async_write(socket_, asio::buffer(req), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) {
-        self->s_.errors++;
-        return;
-      }
-      self->Read();
-    });
+    asio::async_write(socket_, asio::buffer(req),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) {
+                          self->s_.errors++;
+                          return;
+                        }
+                        self->Read();
+                      });
   }
   // Reads until one whole response is in buf_[0, have_).
   void Read() {
@@ -210,7 +218,8 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
     size_t length = 0;
     for (std::string_view key : {"Content-Length: ", "content-length: "}) {
       size_t at = v.substr(0, end).find(key);
-      if (at != std::string_view::npos) length = std::strtoul(buf_.data() + at + key.size(), nullptr, 10);
+      if (at != std::string_view::npos)
+        length = std::strtoul(buf_.data() + at + key.size(), nullptr, 10);
     }
     if (have_ < end + 4 + length) return std::nullopt;
     return end + 4 + length;
@@ -218,7 +227,13 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
   void OnResponse(size_t length) {
     auto now = Clk::now();
     int status = have_ > 12 ? std::atoi(buf_.data() + 9) : 0;
-    if (status == 200) {
+    // A 200 counts only with an SCT of this log in its body (RFC 6962 §4.1 fields).
+    std::string_view response(buf_.data(), length);
+    std::string_view body = response.substr(std::min(length, response.find("\r\n\r\n") + 4));
+    bool sct = body.starts_with("{\"sct_version\":0,") &&
+               body.find(s_.expected_id) != std::string_view::npos &&
+               body.find(s_.expected_sig) != std::string_view::npos && body.ends_with("\"}");
+    if (status == 200 && sct) {
       s_.ok++;
       if (sent_ >= s_.measure_from) {
         s_.ok_measured++;
@@ -227,7 +242,8 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
       }
     } else {
       s_.errors++;
-      if (s_.errors < 5) std::fprintf(stderr, "HTTP %d: %.*s\n", status, static_cast<int>(length), buf_.data());
+      if (s_.errors < 5)
+        std::fprintf(stderr, "HTTP %d: %.*s\n", status, static_cast<int>(length), buf_.data());
     }
     std::memmove(buf_.data(), buf_.data() + length, have_ - length);
     have_ -= length;
@@ -249,36 +265,47 @@ void BenchParts(const Pki& pki, const std::vector<Bytes>& leaves) {
   const size_t n = std::min<size_t>(3000, leaves.size());
   auto t0 = Clk::now();
   for (size_t i = 0; i < n; ++i) (void)v.Validate({leaves[i], pki.intermediate.Der()}, false, now);
-  double validate_us = std::chrono::duration<double, std::micro>(Clk::now() - t0).count() / static_cast<double>(n);
+  double validate_us =
+      std::chrono::duration<double, std::micro>(Clk::now() - t0).count() / static_cast<double>(n);
   t0 = Clk::now();
   for (size_t i = 0; i < n; ++i) {
     const unsigned char* p = leaves[i].data();
     X509* x = d2i_X509(nullptr, &p, static_cast<long>(leaves[i].size()));
     X509_free(x);
   }
-  double d2i_us = std::chrono::duration<double, std::micro>(Clk::now() - t0).count() / static_cast<double>(n);
+  double d2i_us =
+      std::chrono::duration<double, std::micro>(Clk::now() - t0).count() / static_cast<double>(n);
   for (const char* kt : {"ecdsa", "sm2"}) {
-    auto key = *crypto::PrivateKey::Generate(std::string(kt) == "sm2" ? crypto::KeyType::kSm2 : crypto::KeyType::kEcdsaP256);
+    auto key = *crypto::PrivateKey::Generate(
+        std::string(kt) == "sm2" ? crypto::KeyType::kSm2 : crypto::KeyType::kEcdsaP256);
     auto signer = *ct::LogSigner::Create(key);
     ct::SignedEntry e;
     e.certificate = leaves[0];
     t0 = Clk::now();
     for (size_t i = 0; i < n; ++i) (void)signer.SignSct(1000 + i, e, ct::LeafIndexExtension(i));
-    double sign_us = std::chrono::duration<double, std::micro>(Clk::now() - t0).count() / static_cast<double>(n);
+    double sign_us =
+        std::chrono::duration<double, std::micro>(Clk::now() - t0).count() / static_cast<double>(n);
     std::printf("  parts: SCT signature (%s log)               %8.1f us/entry\n", kt, sign_us);
   }
-  std::printf("  parts: chain check, cached issuer key         %8.1f us/entry (DER split + leaf signature)\n", validate_us);
-  std::printf("  parts: OpenSSL d2i_X509 of the leaf alone     %8.1f us/entry (what we avoid)\n", d2i_us);
+  std::printf(
+      "  parts: chain check, cached issuer key         %8.1f us/entry (DER split + leaf "
+      "signature)\n",
+      validate_us);
+  std::printf("  parts: OpenSSL d2i_X509 of the leaf alone     %8.1f us/entry (what we avoid)\n",
+              d2i_us);
 }
 
-void BenchAddChain(const Args& a, const Pki& pki, const std::vector<Bytes>& leaves, const std::string& dir) {
+void BenchAddChain(const Args& a, const Pki& pki, const std::vector<Bytes>& leaves,
+                   const std::string& dir) {
   std::vector<std::string> requests;
   requests.reserve(leaves.size());
   std::string inter = Base64Encode(pki.intermediate.Der());
   for (const auto& l : leaves) {
     std::string body = "{\"chain\":[\"" + Base64Encode(l) + "\",\"" + inter + "\"]}";
-    requests.push_back("POST /ct/v1/add-chain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                       "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    requests.push_back(
+        "POST /ct/v1/add-chain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
   }
 
   ct::ServiceOptions o;
@@ -299,6 +326,9 @@ void BenchAddChain(const Args& a, const Pki& pki, const std::vector<Bytes>& leav
   Submitter::Shared s;
   s.requests = &requests;
   s.port = std::to_string((*service)->Port());
+  s.expected_id = "\"id\":\"" + Base64Encode((*service)->log().signer().log_id()) + "\"";
+  // DigitallySigned: 04 03 (SHA-256, ECDSA) or 07 08 (sm2sig_sm3), then a length below 256.
+  s.expected_sig = std::string("\"signature\":\"") + (a.key_type == "sm2" ? "BwgA" : "BAMA");
   auto start = Clk::now();
   s.measure_from = start + std::chrono::seconds(1);  // warm-up: first batch, issuer cache
   s.deadline = start + std::chrono::seconds(a.seconds);
@@ -331,8 +361,11 @@ void BenchAddChain(const Args& a, const Pki& pki, const std::vector<Bytes>& leav
     getrusage(RUSAGE_SELF, &ru);
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
-    return CpuMark{sec(ru.ru_utime) + sec(ru.ru_stime), static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9,
+    auto sec = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+    };
+    return CpuMark{sec(ru.ru_utime) + sec(ru.ru_stime),
+                   static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9,
                    s.ok.load()};
   };
   CpuMark cpu_from, cpu_to;
@@ -341,7 +374,8 @@ void BenchAddChain(const Args& a, const Pki& pki, const std::vector<Bytes>& leav
   window_end.async_wait([&](beast::error_code) { cpu_to = mark(); });
   io.run();
   auto end = Clk::now();
-  double measured_s = std::chrono::duration<double>(std::min(end, s.deadline) - s.measure_from).count();
+  double measured_s =
+      std::chrono::duration<double>(std::min(end, s.deadline) - s.measure_from).count();
   (*service)->log().Flush();
   uint64_t size = (*service)->log().LatestTreeHead().tree_size;
   (*service)->Stop();
@@ -350,26 +384,33 @@ void BenchAddChain(const Args& a, const Pki& pki, const std::vector<Bytes>& leav
   for (const char* f : {"/ct.db", "/ct.db-wal"})
     if (std::filesystem::exists(log_dir + f)) db += std::filesystem::file_size(log_dir + f);
   uint64_t stat = DirBytes(log_dir + "/static");
-  std::printf("add-chain (%s log, %d connections, %s, period %d ms, %u server threads, durable):\n", a.key_type.c_str(),
-              a.connections, a.rate > 0 ? ("paced at " + std::to_string(static_cast<int>(a.rate)) + "/s").c_str() : "closed loop",
+  std::printf("add-chain (%s log, %d connections, %s, period %d ms, %u server threads, durable):\n",
+              a.key_type.c_str(), a.connections,
+              a.rate > 0 ? ("paced at " + std::to_string(static_cast<int>(a.rate)) + "/s").c_str()
+                         : "closed loop",
               a.period_ms, a.server_threads);
-  std::printf("  SCTs returned: %llu (%.0f/s sustained over %.1f s after 1 s warm-up), errors %llu\n",
-              static_cast<unsigned long long>(s.ok.load()), static_cast<double>(s.ok_measured.load()) / measured_s, measured_s,
-              static_cast<unsigned long long>(s.errors.load()));
+  std::printf(
+      "  SCTs returned: %llu (%.0f/s sustained over %.1f s after 1 s warm-up), errors %llu\n",
+      static_cast<unsigned long long>(s.ok.load()),
+      static_cast<double>(s.ok_measured.load()) / measured_s, measured_s,
+      static_cast<unsigned long long>(s.errors.load()));
   double window_ok = static_cast<double>(cpu_to.ok - cpu_from.ok);
   if (window_ok > 0) {
     double process_us = (cpu_to.process_s - cpu_from.process_s) * 1e6 / window_ok;
     double generator_us = (cpu_to.generator_s - cpu_from.generator_s) * 1e6 / window_ok;
-    std::printf("  CPU per SCT in the window: %.1f us (log %.1f + load generator %.1f) over %.0f SCTs; "
-                "%.0f/s on 2 cores at that cost\n",
-                process_us, process_us - generator_us, generator_us, window_ok, 2e6 / process_us);
+    std::printf(
+        "  CPU per SCT in the window: %.1f us (log %.1f + load generator %.1f) over %.0f SCTs; "
+        "%.0f/s on 2 cores at that cost\n",
+        process_us, process_us - generator_us, generator_us, window_ok, 2e6 / process_us);
   }
-  std::printf("  latency ms: p50 %.0f  p90 %.0f  p99 %.0f  max %.0f\n", Pct(s.latencies_ms, 0.5), Pct(s.latencies_ms, 0.9),
-              Pct(s.latencies_ms, 0.99), Pct(s.latencies_ms, 1.0));
+  std::printf("  latency ms: p50 %.0f  p90 %.0f  p99 %.0f  max %.0f\n", Pct(s.latencies_ms, 0.5),
+              Pct(s.latencies_ms, 0.9), Pct(s.latencies_ms, 0.99), Pct(s.latencies_ms, 1.0));
   if (size > 0)
-    std::printf("  storage: %llu entries, database %.0f B/entry, static files %.0f B/entry (leaf cert ~%zu B)\n",
-                static_cast<unsigned long long>(size), static_cast<double>(db) / static_cast<double>(size),
-                static_cast<double>(stat) / static_cast<double>(size), leaves[0].size());
+    std::printf(
+        "  storage: %llu entries, database %.0f B/entry, static files %.0f B/entry (leaf cert ~%zu "
+        "B)\n",
+        static_cast<unsigned long long>(size), static_cast<double>(db) / static_cast<double>(size),
+        static_cast<double>(stat) / static_cast<double>(size), leaves[0].size());
 }
 
 void BenchProof(const Args& a, const std::string& dir) {
@@ -409,8 +450,11 @@ void BenchProof(const Args& a, const std::string& dir) {
         ct::Hash h = ct::HashLeaf(leaf);
         tree.Append(h);
         if (i % 997 == 0) sample.push_back(h);
-        TRY(d.Execute("INSERT INTO entries(idx, identity, leaf_hash, leaf_input, precert, chain, signature) VALUES(?,?,?,?,NULL,?,?)",
-                      {static_cast<int64_t>(i), ct::ToBytes(h), ct::ToBytes(h), std::move(leaf), Bytes(), Bytes{0}}));
+        TRY(
+            d.Execute("INSERT INTO entries(idx, identity, leaf_hash, leaf_input, precert, chain, "
+                      "signature) VALUES(?,?,?,?,NULL,?,?)",
+                      {static_cast<int64_t>(i), ct::ToBytes(h), ct::ToBytes(h), std::move(leaf),
+                       Bytes(), Bytes{0}}));
       }
       return Ok();
     });
@@ -422,8 +466,9 @@ void BenchProof(const Args& a, const std::string& dir) {
   uint64_t ts = 1800000000000;
   ct::Hash root = tree.Root(tree.size());
   Bytes sig = *signer.SignDigitallySigned(ct::TreeHeadSignatureInput(ts, tree.size(), root));
-  (void)db->Execute("INSERT INTO tree_heads(tree_size, timestamp, root, signature) VALUES(?,?,?,?)",
-                    {static_cast<int64_t>(tree.size()), static_cast<int64_t>(ts), ct::ToBytes(root), sig});
+  (void)db->Execute(
+      "INSERT INTO tree_heads(tree_size, timestamp, root, signature) VALUES(?,?,?,?)",
+      {static_cast<int64_t>(tree.size()), static_cast<int64_t>(ts), ct::ToBytes(root), sig});
   db.reset();
   double fill_s = std::chrono::duration<double>(Clk::now() - t0).count();
   ct::LogOptions lo;
@@ -444,10 +489,14 @@ void BenchProof(const Args& a, const std::string& dir) {
       us.push_back(std::chrono::duration<double, std::micro>(Clk::now() - s).count());
       if (!p) std::exit(1);
     }
-  std::printf("get-proof-by-hash at %llu entries (written in %.0f s; log opened in %.1f s incl. tree rebuild and tile check):\n",
-              static_cast<unsigned long long>(n), fill_s, open_s);
-  std::printf("  %zu lookups: p50 %.0f us  p99 %.0f us  max %.0f us (SQLite leaf-hash index + in-memory tree, no HTTP)\n",
-              us.size(), Pct(us, 0.5), Pct(us, 0.99), Pct(us, 1.0));
+  std::printf(
+      "get-proof-by-hash at %llu entries (written in %.0f s; log opened in %.1f s incl. tree "
+      "rebuild and tile check):\n",
+      static_cast<unsigned long long>(n), fill_s, open_s);
+  std::printf(
+      "  %zu lookups: p50 %.0f us  p99 %.0f us  max %.0f us (SQLite leaf-hash index + in-memory "
+      "tree, no HTTP)\n",
+      us.size(), Pct(us, 0.5), Pct(us, 0.99), Pct(us, 1.0));
 }
 
 }  // namespace
@@ -457,15 +506,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto val = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (k == "--seconds") a.seconds = std::stoi(val());
-    else if (k == "--connections") a.connections = std::stoi(val());
-    else if (k == "--rate") a.rate = std::stod(val());
-    else if (k == "--period-ms") a.period_ms = std::stoi(val());
-    else if (k == "--entries") a.entries = std::stoul(val());
-    else if (k == "--server-threads") a.server_threads = static_cast<unsigned>(std::stoul(val()));
-    else if (k == "--key-type") a.key_type = val();
-    else if (k == "--proof-entries") a.proof_entries = std::stoull(val());
-    else if (k == "--no-add-chain") a.add_chain = false;
+    if (k == "--seconds")
+      a.seconds = std::stoi(val());
+    else if (k == "--connections")
+      a.connections = std::stoi(val());
+    else if (k == "--rate")
+      a.rate = std::stod(val());
+    else if (k == "--period-ms")
+      a.period_ms = std::stoi(val());
+    else if (k == "--entries")
+      a.entries = std::stoul(val());
+    else if (k == "--server-threads")
+      a.server_threads = static_cast<unsigned>(std::stoul(val()));
+    else if (k == "--key-type")
+      a.key_type = val();
+    else if (k == "--proof-entries")
+      a.proof_entries = std::stoull(val());
+    else if (k == "--no-add-chain")
+      a.add_chain = false;
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
