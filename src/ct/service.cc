@@ -126,6 +126,7 @@ Result<std::unique_ptr<CtService>> CtService::Create(ServiceOptions options) {
   fo.threads = s->options_.threads;
   fo.max_body_bytes = s->options_.max_body_bytes;
   fo.too_large = JsonError(400, "request body exceeds " + std::to_string(s->options_.max_body_bytes) + " bytes");
+  fo.malformed = [](int status, std::string_view problem) { return JsonError(status, problem); };
   CtService* self = s.get();
   s->front_ = TRY(internal::HttpFront::Create(
       fo, [self](const net::HttpRequest& r, internal::Respond respond) { self->Handle(r, std::move(respond)); }));

@@ -69,7 +69,12 @@ void ParseRequestHead(std::string_view input, size_t max_head_bytes, RequestHead
   for (int i = 0; i < 2 && input.substr(pos, 2) == "\r\n"; ++i) pos += 2;
   size_t end = input.find("\r\n\r\n", pos);
   if (end == std::string_view::npos) {
-    if (input.size() > max_head_bytes) Error(head, 431, "request head too large");
+    if (input.size() > max_head_bytes) return Error(head, 431, "request head too large");
+    // A client that ends lines with a bare LF would otherwise wait for a CRLF CRLF that never
+    // comes until the read timeout; tell it now (RFC 9112 §2.2 allows a server to reject them).
+    for (size_t lf = input.find('\n', pos); lf != std::string_view::npos;
+         lf = input.find('\n', lf + 1))
+      if (lf == 0 || input[lf - 1] != '\r') return Error(head, 400, "bare LF in the request head");
     return;
   }
   if (end + 4 > max_head_bytes) return Error(head, 431, "request head too large");
@@ -99,9 +104,9 @@ void ParseRequestHead(std::string_view input, size_t max_head_bytes, RequestHead
   head->minor_version = version[7] == '0' ? 0 : 1;
 
   // field-line = field-name ":" OWS field-value OWS (RFC 9112 §5)
-  int hosts = 0;
-  bool have_length = false, have_te = false;
-  std::string_view connection, expect;
+  int hosts = 0, expects = 0;
+  bool have_length = false, have_te = false, conn_close = false, conn_keep_alive = false;
+  std::string_view expect;
   while (!block.empty()) {
     eol = block.find("\r\n");
     line = block.substr(0, eol);
@@ -135,8 +140,11 @@ void ParseRequestHead(std::string_view input, size_t max_head_bytes, RequestHead
       if (!EqualsIgnoreCase(value, "chunked"))
         return Error(head, 501, "unsupported transfer coding");
     } else if (EqualsIgnoreCase(name, "Connection")) {
-      connection = value;
+      // RFC 9110 §5.3: repeated field lines form one list; an option in any of them counts.
+      conn_close = conn_close || ListHas(value, "close");
+      conn_keep_alive = conn_keep_alive || ListHas(value, "keep-alive");
     } else if (EqualsIgnoreCase(name, "Expect")) {
+      ++expects;
       expect = value;
     }
   }
@@ -153,28 +161,29 @@ void ParseRequestHead(std::string_view input, size_t max_head_bytes, RequestHead
     if (have_length) return Error(head, 400, "both Content-Length and Transfer-Encoding");
     head->chunked = true;
   }
-  head->keep_alive =
-      head->minor_version == 1 ? !ListHas(connection, "close") : ListHas(connection, "keep-alive");
-  if (!expect.empty() && head->minor_version == 1) {
+  head->keep_alive = !conn_close && (head->minor_version == 1 || conn_keep_alive);
+  if (expects > 0 && head->minor_version == 1) {
     // RFC 9110 §10.1.1: an unknown expectation may be answered with 417.
-    if (!EqualsIgnoreCase(expect, "100-continue"))
+    if (expects > 1 || !EqualsIgnoreCase(expect, "100-continue"))
       return Error(head, 417, "unsupported expectation");
     head->expect_continue = true;
   }
   head->status = RequestHead::Status::kComplete;
 }
 
-long DecodeChunkedBody(std::string_view input, size_t max_body_bytes, std::string* body) {
-  const size_t original = body->size();
-  auto fail = [&](long code) {
-    body->resize(original);
-    return code;
-  };
-  size_t pos = 0;
-  for (;;) {
+long DecodeChunkedBody(std::string_view input, size_t max_body_bytes, std::string* body,
+                       ChunkedProgress* progress) {
+  // A chunk-size line (with any extensions) or a trailer field line longer than this is refused:
+  // nothing legitimate needs more, and without a bound a client could make the server buffer
+  // unlimited wire bytes for a small body.
+  constexpr size_t kMaxLine = 1024;
+  constexpr size_t kMaxTrailerSection = 8192;
+  size_t pos = progress->wire;
+  while (!progress->in_trailer) {
     // chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
     size_t eol = input.find("\r\n", pos);
-    if (eol == std::string_view::npos) return input.size() - pos > 1024 ? fail(-400) : fail(0);
+    if (eol == std::string_view::npos) return input.size() - pos > kMaxLine ? -400 : 0;
+    if (eol - pos > kMaxLine) return -400;
     std::string_view line = input.substr(pos, eol - pos);
     size_t size_end = 0;
     uint64_t size = 0;
@@ -185,33 +194,47 @@ long DecodeChunkedBody(std::string_view input, size_t max_body_bytes, std::strin
                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                          : -1;
       if (digit < 0) break;
-      if (size_end == 15) return fail(-400);  // beyond any body limit
+      if (size_end == 15) return -400;  // beyond any body limit
       size = size * 16 + static_cast<uint64_t>(digit);
       ++size_end;
     }
-    if (size_end == 0) return fail(-400);
+    if (size_end == 0) return -400;
+    // RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ).
+    // After the size only whitespace followed by ';' may come; "2 garbage" is refused, since
+    // such leniency is where chunk-framing smuggling behind another parser starts.
     std::string_view ext = line.substr(size_end);
-    if (!ext.empty() && ext.front() != ';' && ext.front() != ' ' && ext.front() != '\t')
-      return fail(-400);
+    while (!ext.empty() && (ext.front() == ' ' || ext.front() == '\t')) ext.remove_prefix(1);
+    if (ext.size() != line.size() - size_end && ext.empty()) return -400;
+    if (!ext.empty() && ext.front() != ';') return -400;
     for (unsigned char c : ext)
-      if (!IsFieldChar(c)) return fail(-400);
-    pos = eol + 2;
-    if (size == 0) break;
-    if (body->size() - original + size > max_body_bytes) return fail(-413);
-    if (input.size() - pos < size + 2) return fail(0);
-    if (input.substr(pos + size, 2) != "\r\n") return fail(-400);
-    body->append(input.substr(pos, size));
-    pos += size + 2;
+      if (!IsFieldChar(c)) return -400;
+    if (size == 0) {
+      pos = eol + 2;
+      progress->in_trailer = true;
+      progress->wire = pos;
+      progress->trailer_start = pos;
+      break;
+    }
+    if (body->size() + size > max_body_bytes) return -413;
+    size_t data = eol + 2;
+    if (input.size() - data < size + 2) return 0;  // resume at this chunk's size line
+    if (input.substr(data + size, 2) != "\r\n") return -400;
+    body->append(input.substr(data, size));
+    pos = data + size + 2;
+    progress->wire = pos;
   }
   // trailer-section = *( field-line CRLF ) CRLF
   for (;;) {
     size_t eol = input.find("\r\n", pos);
-    if (eol == std::string_view::npos) return input.size() - pos > 8192 ? fail(-400) : fail(0);
+    if (eol == std::string_view::npos)
+      return input.size() - progress->trailer_start > kMaxTrailerSection ? -400 : 0;
     std::string_view line = input.substr(pos, eol - pos);
     pos = eol + 2;
+    if (pos - progress->trailer_start > kMaxTrailerSection) return -400;
+    progress->wire = pos;
     if (line.empty()) return static_cast<long>(pos);
     for (unsigned char c : line)
-      if (!IsFieldChar(c)) return fail(-400);
+      if (!IsFieldChar(c)) return -400;
   }
 }
 
@@ -219,15 +242,19 @@ long DecodeChunkedBody(std::string_view input, size_t max_body_bytes, std::strin
 
 namespace autoseal::net {
 
-void SerializeResponse(const HttpResponse& response, bool keep_alive, bool head, std::string* out) {
+bool SerializeResponse(const HttpResponse& response, bool keep_alive, bool head, std::string* out,
+                       int minor_version) {
   bool valid = response.status >= 200 && response.status <= 999;
   for (const auto& [name, value] : response.headers) {
     for (unsigned char c : name) valid = valid && IsTchar(c);
     valid = valid && !name.empty() &&
             value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
   }
-  if (!valid)
-    return SerializeResponse(HttpResponse::Text(500, "Internal Server Error\n"), false, head, out);
+  if (!valid) {
+    SerializeResponse(HttpResponse::Text(500, "Internal Server Error\n"), false, head, out,
+                      minor_version);
+    return false;
+  }
   char number[24];
   auto append_number = [&](uint64_t n) {
     char* end = number + sizeof number;
@@ -254,8 +281,12 @@ void SerializeResponse(const HttpResponse& response, bool keep_alive, bool head,
   if (!has_date) out->append("Date: ").append(HttpDateNow()).append("\r\n");
   out->append("Content-Length: ");
   append_number(response.body.size());
-  out->append(keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+  // RFC 9112 §9.3: an HTTP/1.0 client closes unless told the connection persists.
+  out->append(!keep_alive          ? "\r\nConnection: close\r\n\r\n"
+              : minor_version == 0 ? "\r\nConnection: keep-alive\r\n\r\n"
+                                   : "\r\n\r\n");
   if (!head) out->append(response.body);
+  return keep_alive;
 }
 
 }  // namespace autoseal::net

@@ -45,11 +45,23 @@ struct RequestHead {
 // max_head_bytes is kError/431.
 void ParseRequestHead(std::string_view input, size_t max_head_bytes, RequestHead* head);
 
-// Decodes a chunked body (RFC 9112 §7.1) from the start of input, appending the data to *body.
-// Returns the bytes consumed (through the trailer section's final CRLF) when complete, 0 when more
-// input is needed (*body is then left as it was), or -400 for a malformed body / -413 when the
-// decoded body would exceed max_body_bytes. Chunk extensions and trailer fields are skipped.
-long DecodeChunkedBody(std::string_view input, size_t max_body_bytes, std::string* body);
+// Where DecodeChunkedBody left off in one body; a fresh value for every request.
+struct ChunkedProgress {
+  size_t wire = 0;  // bytes of input consumed by complete chunks (and trailer lines)
+  bool in_trailer = false;
+  size_t trailer_start = 0;
+};
+
+// Decodes a chunked body (RFC 9112 §7.1) incrementally. input is the body's wire bytes received
+// so far, from its first byte (the same start on every call, longer each time); complete chunks
+// are appended to *body once, and *progress remembers where to resume, so each wire byte is
+// examined about once however the body is split across reads. Returns the bytes consumed
+// (through the trailer section's final CRLF) when complete, 0 when more input is needed, -400
+// for a malformed body (including a chunk-size line over 1 KiB or a trailer section over 8 KiB),
+// or -413 when the decoded body would exceed max_body_bytes. Chunk extensions and trailer fields
+// are skipped.
+long DecodeChunkedBody(std::string_view input, size_t max_body_bytes, std::string* body,
+                       ChunkedProgress* progress);
 
 }  // namespace autoseal::net
 
@@ -60,8 +72,11 @@ struct HttpResponse;
 // Appends the HTTP/1.1 wire form of response to *out: status line, the handler's fields (minus
 // Content-Length, Transfer-Encoding and Connection, which are the server's), Date unless given,
 // Content-Length, "Connection: close" when !keep_alive, then the body unless head (RFC 9110
-// §9.3.2: HEAD gets GET's fields). A response whose status is outside 200..999 or whose fields
-// carry forbidden characters (response splitting) becomes a plain 500.
-void SerializeResponse(const HttpResponse& response, bool keep_alive, bool head, std::string* out);
+// §9.3.2: HEAD gets GET's fields); to an HTTP/1.0 request (minor_version 0) that stays open,
+// "Connection: keep-alive". A response whose status is outside 200..999 or whose fields carry
+// forbidden characters (response splitting) becomes a plain 500 with "Connection: close".
+// Returns whether the connection stays open: keep_alive, or false after such a downgrade.
+bool SerializeResponse(const HttpResponse& response, bool keep_alive, bool head, std::string* out,
+                       int minor_version = 1);
 
 }  // namespace autoseal::net

@@ -71,8 +71,8 @@ class DelayedResponder {
   std::thread thread_;
 };
 
-std::unique_ptr<HttpFront> StartFront(AsyncHandler handler, size_t max_body = 1024) {
-  FrontOptions o;
+std::unique_ptr<HttpFront> StartFront(AsyncHandler handler, size_t max_body = 1024,
+                                      FrontOptions o = {}) {
   o.threads = 2;
   o.max_body_bytes = max_body;
   o.too_large = net::HttpResponse::Make(400, "application/json",
@@ -163,6 +163,93 @@ TEST(HttpFrontTest, OversizedAndMalformedRequestsGetAnErrorAndTheConnectionClose
     EXPECT_GE(rs[0].status, 400) << bad;
   }
   EXPECT_EQ(responder.Waiting(), 0u);  // none of them reached the handler
+}
+
+TEST(HttpFrontTest, ParserRefusalsUseTheConfiguredErrorForm) {
+  DelayedResponder responder;
+  FrontOptions o;
+  o.malformed = [](int status, std::string_view problem) {
+    return net::HttpResponse::Make(status, "application/json",
+                                   "{\"error\":\"" + std::string(problem) + "\"}");
+  };
+  auto front = StartFront(responder.Handler(), 1024, o);
+  RawConnection c(front->Port());
+  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\n"));
+  std::string data;
+  EXPECT_TRUE(c.ReadUntilClosed(&data));
+  auto rs = ParseResponses(data);
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, 400);
+  EXPECT_EQ(rs[0].body, "{\"error\":\"malformed chunked body\"}");
+}
+
+// A client that declares a large body but sends it slowly is answered once it has arrived, and
+// a chunked body whose framing grows without adding body bytes is refused as too large.
+TEST(HttpFrontTest, BodiesArriveInPiecesAndFramingIsBounded) {
+  DelayedResponder responder;
+  auto front = StartFront(responder.Handler(), 100 * 1024);
+  {
+    RawConnection c(front->Port());
+    std::string body(60 * 1024, 'b');
+    ASSERT_TRUE(c.Send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n"));
+    for (size_t off = 0; off < body.size(); off += 7000)
+      ASSERT_TRUE(c.Send(body.substr(off, 7000)));
+    auto rs = ParseResponses(c.ReadResponses(1));
+    ASSERT_EQ(rs.size(), 1u);
+    EXPECT_EQ(rs[0].body, "POST /p " + body);
+  }
+  {
+    RawConnection c(front->Port());
+    ASSERT_TRUE(c.Send("POST /q HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    std::string chunk = "1;" + std::string(1000, 'e') + "\r\nA\r\n";
+    bool sent = true;
+    for (int i = 0; i < 200 && sent; ++i) sent = c.Send(chunk);  // 200 KB of framing, 200 B of body
+    std::string data;
+    EXPECT_TRUE(c.ReadUntilClosed(&data));
+    auto rs = ParseResponses(data);
+    ASSERT_EQ(rs.size(), 1u);
+    EXPECT_EQ(rs[0].body, "{\"success\":false,\"error\":\"too large\"}");
+  }
+  EXPECT_EQ(responder.Waiting(), 0u);
+}
+
+// Connections beyond max_connections are closed at once; the ones within keep working.
+TEST(HttpFrontTest, ConnectionsBeyondTheLimitAreClosed) {
+  DelayedResponder responder;
+  FrontOptions o;
+  o.max_connections = 2;
+  auto front = StartFront(responder.Handler(), 1024, o);
+  RawConnection a(front->Port()), b(front->Port());
+  ASSERT_TRUE(a.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(b.Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(ParseResponses(a.ReadResponses(1)).size(), 1u);
+  ASSERT_EQ(ParseResponses(b.ReadResponses(1)).size(), 1u);
+  RawConnection c(front->Port());
+  c.Send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string data;
+  c.ReadUntilClosed(&data);
+  EXPECT_TRUE(ParseResponses(data).empty());
+  ASSERT_TRUE(a.Send("GET /a2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto rs = ParseResponses(a.ReadResponses(1));
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].body, "GET /a2 ");
+}
+
+// The sweep closes a connection that stays idle, and one whose head never completes.
+TEST(HttpFrontTest, IdleAndSlowConnectionsAreClosedByTheSweep) {
+  DelayedResponder responder;
+  FrontOptions o;
+  o.idle_timeout = std::chrono::milliseconds(100);
+  o.read_timeout = std::chrono::milliseconds(100);
+  auto front = StartFront(responder.Handler(), 1024, o);
+  RawConnection idle(front->Port(), std::chrono::seconds(20));
+  RawConnection slow(front->Port(), std::chrono::seconds(20));
+  ASSERT_TRUE(slow.Send("GET / HTTP/1.1\r\nHost"));
+  std::string data;
+  EXPECT_TRUE(idle.ReadUntilClosed(&data));
+  EXPECT_TRUE(data.empty());
+  EXPECT_TRUE(slow.ReadUntilClosed(&data));
 }
 
 TEST(HttpFrontTest, StopWithAnswersStillPendingEndsCleanly) {

@@ -95,23 +95,82 @@ TEST(RequestParserTest, HeadsBeyondTheLimitGet431EvenBeforeTheyEnd) {
   EXPECT_EQ(Parse(in + "\r\n\r\n", 4096).status, Status::kComplete);
 }
 
+long Decode(std::string_view in, size_t max, std::string* body) {
+  ChunkedProgress p;
+  return DecodeChunkedBody(in, max, body, &p);
+}
+
 TEST(RequestParserTest, ChunkedBodiesDecodeOnlyWhenComplete) {
   std::string in =
-      "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nTrailer: x\r\n\r\nNEXT";
-  std::string body = "kept:";
+      "4;ext=1\r\nWiki\r\n5 ; e\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nTrailer: x\r\n\r\nNEXT";
   for (size_t n = 0; n + 4 < in.size(); ++n) {
-    EXPECT_EQ(DecodeChunkedBody(in.substr(0, n), 1024, &body), 0) << n;
-    EXPECT_EQ(body, "kept:");
+    std::string body;
+    EXPECT_EQ(Decode(in.substr(0, n), 1024, &body), 0) << n;
   }
-  long used = DecodeChunkedBody(in, 1024, &body);
+  std::string body;
+  long used = Decode(in, 1024, &body);
   EXPECT_EQ(used, static_cast<long>(in.size() - 4));
-  EXPECT_EQ(body, "kept:Wikipedia in\r\n\r\nchunks.");
+  EXPECT_EQ(body, "Wikipedia in\r\n\r\nchunks.");
   std::string other;
-  EXPECT_EQ(DecodeChunkedBody(in, 10, &other), -413);
-  EXPECT_EQ(DecodeChunkedBody("zz\r\n", 1024, &other), -400);
-  EXPECT_EQ(DecodeChunkedBody("3\r\nabcX\r\n", 1024, &other), -400);  // data longer than its size
-  EXPECT_EQ(DecodeChunkedBody("fffffffffffffffff\r\n", 1024, &other), -400);
-  EXPECT_TRUE(other.empty());
+  EXPECT_EQ(Decode(in, 10, &other), -413);
+  EXPECT_EQ(Decode("zz\r\n", 1024, &other), -400);
+  EXPECT_EQ(Decode("3\r\nabcX\r\n", 1024, &other), -400);  // data longer than its size
+  EXPECT_EQ(Decode("fffffffffffffffff\r\n", 1024, &other), -400);
+  // RFC 9112 §7.1.1: only whitespace then ';' may follow the size.
+  EXPECT_EQ(Decode("2 garbage\r\n{}\r\n0\r\n\r\n", 1024, &other), -400);
+  EXPECT_EQ(Decode("2\tjunk\r\n{}\r\n0\r\n\r\n", 1024, &other), -400);
+  EXPECT_EQ(Decode("2 \r\n{}\r\n0\r\n\r\n", 1024, &other), -400);
+}
+
+// Fed in growing prefixes, as reads arrive, the decoder resumes where it stopped and appends each
+// chunk once: the result is the same for every split.
+TEST(RequestParserTest, ChunkedBodiesResumeAcrossReadsAtEveryByte) {
+  std::string in = "3\r\nabc\r\n1;x=y\r\nd\r\n0\r\nT: 1\r\n\r\n";
+  for (size_t split = 1; split < in.size(); ++split) {
+    ChunkedProgress p;
+    std::string body;
+    long first = DecodeChunkedBody(in.substr(0, split), 1024, &body, &p);
+    ASSERT_EQ(first, 0) << split;
+    EXPECT_EQ(DecodeChunkedBody(in, 1024, &body, &p), static_cast<long>(in.size())) << split;
+    EXPECT_EQ(body, "abcd") << split;
+  }
+}
+
+// Framing that costs wire bytes without adding body bytes is bounded: long extensions and an
+// endless trailer section are refused instead of buffered.
+TEST(RequestParserTest, ChunkLinesAndTrailersAreBounded) {
+  std::string body;
+  EXPECT_EQ(Decode("1;" + std::string(2000, 'e') + "\r\nA\r\n", 1 << 20, &body), -400);
+  EXPECT_EQ(Decode("1;" + std::string(2000, 'e'), 1 << 20, &body), -400);  // not even complete
+  std::string trailers = "0\r\n";
+  for (int i = 0; i < 20; ++i) trailers += "X-T: " + std::string(1000, 'a') + "\r\n";
+  body.clear();
+  EXPECT_EQ(Decode(trailers, 1 << 20, &body), -400);
+  EXPECT_EQ(Decode("0\r\n" + std::string(9000, 'a'), 1 << 20, &body), -400);
+}
+
+TEST(RequestParserTest, EveryConnectionAndExpectFieldCounts) {
+  EXPECT_FALSE(Parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nConnection: foo\r\n\r\n")
+                   .keep_alive);
+  EXPECT_FALSE(Parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n")
+                   .keep_alive);
+  RequestHead h = Parse(
+      "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(h.status, Status::kError);
+  EXPECT_EQ(h.http_status, 417);
+  // 19 digits would overflow the accumulator's headroom: refused, not wrapped.
+  EXPECT_EQ(
+      Parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000000000000\r\n\r\n").http_status,
+      400);
+}
+
+// A head whose lines end in a bare LF is refused as soon as the LF is seen, not after the read
+// timeout spent waiting for a CRLF CRLF that never comes.
+TEST(RequestParserTest, BareLfIsRefusedBeforeTheHeadEnds) {
+  RequestHead h = Parse("GET /health HTTP/1.1\nHost: x\n\n");
+  EXPECT_EQ(h.status, Status::kError);
+  EXPECT_EQ(h.http_status, 400);
+  EXPECT_EQ(Parse("GET / HTTP/1.1\r\nHost: x\r").status, Status::kIncomplete);
 }
 
 TEST(RequestParserTest, SerializedResponsesAreFramedByTheServer) {
@@ -130,9 +189,14 @@ TEST(RequestParserTest, SerializedResponsesAreFramedByTheServer) {
   out.clear();
   HttpResponse split = HttpResponse::Text(200, "x");
   split.headers.emplace_back("X-Evil", "a\r\nSet-Cookie: b");
-  SerializeResponse(split, true, false, &out);
+  EXPECT_FALSE(SerializeResponse(split, true, false, &out));  // the 500 closes the connection
   EXPECT_TRUE(out.starts_with("HTTP/1.1 500 ")) << out;
+  EXPECT_NE(out.find("Connection: close"), std::string::npos);
   EXPECT_EQ(out.find("Set-Cookie"), std::string::npos);
+  // RFC 9112 §9.3: an HTTP/1.0 client is told when the connection persists.
+  out.clear();
+  EXPECT_TRUE(SerializeResponse(r, true, false, &out, 0));
+  EXPECT_NE(out.find("\r\nConnection: keep-alive\r\n\r\n"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -32,6 +32,12 @@ constexpr size_t kMaxHeadBytes = 16 * 1024;
 // so the client reads the response instead of a reset (RFC 9112 §9.6).
 constexpr auto kLingerTimeout = std::chrono::seconds(5);
 constexpr size_t kLingerBytes = 64u << 20;
+// Wire bytes a chunked body may take beyond its decoded size (chunk-size lines, extensions,
+// trailers) before it is refused as too large.
+constexpr size_t kChunkFramingAllowance = 64 * 1024;
+// After a failed accept (EMFILE, ENFILE, ENOBUFS), the acceptor waits this long before trying
+// again instead of spinning on the error.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 
 class Session;
 
@@ -58,6 +64,7 @@ class FrontImpl {
   ~FrontImpl() {
     Stop();
     acceptor_.reset();
+    accept_backoff_.reset();  // before the io_context it was made on
     // Destroying each io_context destroys the handlers still queued in it (responses posted after
     // Stop included) and with them the last references to their sessions (Asio's documented
     // clean-up path); the sessions unlink themselves from their worker, which still exists.
@@ -91,6 +98,7 @@ class FrontImpl {
   }
   const FrontOptions& options() const { return options_; }
   const AsyncHandler& handler() const { return handler_; }
+  std::atomic<size_t>& connections() { return connections_; }
 
  private:
   void Accept();
@@ -102,6 +110,9 @@ class FrontImpl {
   std::optional<tcp::acceptor> acceptor_;
   tcp::endpoint local_;
   size_t next_worker_ = 0;  // accept handler only (worker 0's thread)
+  std::atomic<size_t> connections_{0};
+  std::optional<asio::steady_timer> accept_backoff_;  // worker 0's thread
+  bool accept_error_logged_ = false;                  // worker 0's thread
   std::mutex mu_;
   bool started_ = false, stopped_ = false;
 };
@@ -116,8 +127,12 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, Worker& worker, FrontImpl& front)
       : socket_(std::move(socket)), worker_(worker), front_(front) {
     position_ = worker_.sessions.insert(worker_.sessions.end(), this);
+    front_.connections().fetch_add(1, std::memory_order_relaxed);
   }
-  ~Session() { worker_.sessions.erase(position_); }
+  ~Session() {
+    worker_.sessions.erase(position_);
+    front_.connections().fetch_sub(1, std::memory_order_relaxed);
+  }
 
   void Start() {
     buf_.resize(kReadChunk);
@@ -158,30 +173,30 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view in(buf_.data(), have_);
     net::ParseRequestHead(in, kMaxHeadBytes, &head_);
     if (head_.status == net::RequestHead::Status::kIncomplete) return false;
-    if (head_.status == net::RequestHead::Status::kError) {
-      WriteError(net::HttpResponse::Text(head_.http_status,
-                                         std::string(net::ReasonPhrase(head_.http_status)) + "\n"));
-      return true;
-    }
+    if (head_.status == net::RequestHead::Status::kError)
+      return WriteMalformed(head_.http_status, head_.problem);
     const size_t max_body = front_.options().max_body_bytes;
     size_t consumed;
     if (head_.chunked) {
-      request_.body.clear();
-      long r = net::DecodeChunkedBody(in.substr(head_.head_bytes), max_body, &request_.body);
-      if (r == -413) return WriteTooLarge();
-      if (r < 0) {
-        WriteError(net::HttpResponse::Text(400, "malformed chunked body\n"));
-        return true;
+      if (!body_started_) {  // the head was just completed: a new body starts
+        body_started_ = true;
+        request_.body.clear();
+        chunked_ = {};
       }
-      if (r == 0) return ContinueIfExpected();
+      std::string_view wire = in.substr(head_.head_bytes);
+      long r = net::DecodeChunkedBody(wire, max_body, &request_.body, &chunked_);
+      if (r == -413) return WriteTooLarge();
+      if (r < 0) return WriteMalformed(400, "malformed chunked body");
+      if (r == 0) {
+        if (wire.size() > max_body + kChunkFramingAllowance) return WriteTooLarge();
+        return ContinueIfExpected();
+      }
       consumed = head_.head_bytes + static_cast<size_t>(r);
     } else {
       if (head_.content_length > max_body) return WriteTooLarge();
-      if (have_ < head_.head_bytes + head_.content_length) {
-        if (buf_.size() < head_.head_bytes + head_.content_length)
-          buf_.resize(head_.head_bytes + head_.content_length);
-        return ContinueIfExpected();
-      }
+      // The buffer grows as the body arrives (Read doubles it), never to the declared length up
+      // front: a 76-byte head declaring 512 KiB must not cost 512 KiB until the bytes come.
+      if (have_ < head_.head_bytes + head_.content_length) return ContinueIfExpected();
       consumed = head_.head_bytes + static_cast<size_t>(head_.content_length);
       request_.body.assign(in.substr(head_.head_bytes, static_cast<size_t>(head_.content_length)));
     }
@@ -198,14 +213,29 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = head_.keep_alive;
     head_request_ = request_.method == "HEAD";
     consumed_ = consumed;
-    deadline_ = SteadyClock::time_point::max();  // the log answers within its period
+    // The log answers within its sequencing period; a handler that never answers must still
+    // not pin the connection forever.
+    SetDeadline(std::max(front_.options().idle_timeout, front_.options().read_timeout));
     continue_sent_ = false;
+    body_started_ = false;
     // The callback hands its reference on (mutable, moved out), so that the session is never
     // destroyed on the thread that answered, which does not own it.
-    front_.handler()(request_, [self = shared_from_this()](net::HttpResponse res) mutable {
-      Session* s = self.get();
-      s->Respond(std::move(res), std::move(self));
-    });
+    try {
+      front_.handler()(request_, [self = shared_from_this()](net::HttpResponse res) mutable {
+        Session* s = self.get();
+        s->Respond(std::move(res), std::move(self));
+      });
+    } catch (const std::exception& e) {  // no exception may escape into Asio
+      autoseal::Log(LogLevel::kError, "ct http: handler threw", {{"error", e.what()}});
+      Close();
+    }
+    return true;
+  }
+
+  bool WriteMalformed(int status, std::string_view problem) {
+    const auto& make = front_.options().malformed;
+    WriteError(make ? make(status, problem)
+                    : net::HttpResponse::Text(status, std::string(net::ReasonPhrase(status)) + "\n"));
     return true;
   }
 
@@ -254,7 +284,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Deliver(net::HttpResponse res) {
     out_.clear();
-    net::SerializeResponse(res, keep_alive_, head_request_, &out_);
+    keep_alive_ =
+        net::SerializeResponse(res, keep_alive_, head_request_, &out_, head_.minor_version);
     // Drop the answered request from the buffer; pipelined bytes after it stay.
     std::memmove(buf_.data(), buf_.data() + consumed_, have_ - consumed_);
     have_ -= consumed_;
@@ -319,6 +350,8 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t have_ = 0;      // bytes of input in buf_
   size_t consumed_ = 0;  // length of the request being answered
   net::RequestHead head_;
+  net::ChunkedProgress chunked_;
+  bool body_started_ = false;  // a chunked body is being decoded into request_.body
   net::HttpRequest request_;
   std::string out_;
   bool keep_alive_ = true, head_request_ = false, continue_sent_ = false;
@@ -372,7 +405,25 @@ void FrontImpl::Accept() {
   next_worker_ = (next_worker_ + 1) % workers_.size();
   acceptor_->async_accept(*w.io, [this, &w](boost::system::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
-    if (!ec) {
+    if (ec) {
+      // Out of descriptors or buffers: the pending connection stays in the backlog, so accepting
+      // again at once would spin. Wait, then try again.
+      if (!accept_error_logged_) {
+        accept_error_logged_ = true;
+        autoseal::Log(LogLevel::kWarning, "ct http: accept failed; retrying",
+                      {{"error", ec.message()}});
+      }
+      if (!accept_backoff_) accept_backoff_.emplace(*workers_[0]->io);
+      accept_backoff_->expires_after(kAcceptBackoff);
+      accept_backoff_->async_wait([this](boost::system::error_code wait_ec) {
+        if (!wait_ec && acceptor_->is_open()) Accept();
+      });
+      return;
+    }
+    accept_error_logged_ = false;
+    if (connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+      s.close(ec);  // over the limit: refuse at once rather than queue unbounded state
+    } else {
       s.set_option(tcp::no_delay(true), ec);
       // Started on its own worker's thread: only that thread touches the session.
       asio::post(*w.io, [this, &w, s = std::move(s)]() mutable {
@@ -388,14 +439,15 @@ void FrontImpl::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (started_) {
-    asio::post(*workers_[0]->io, [this] {
-      boost::system::error_code ec;
-      acceptor_->close(ec);
-    });
     for (auto& w : workers_) w->io->stop();
     for (auto& w : workers_)
       if (w->thread.joinable()) w->thread.join();
   }
+  // The threads are gone, so the acceptor is closed here, at once: a close posted to a stopping
+  // io_context might never run, leaving new connections to hang in the backlog.
+  boost::system::error_code ec;
+  acceptor_->close(ec);
+  if (accept_backoff_) accept_backoff_->cancel();
   // The threads are gone: close every connection from here.
   for (auto& w : workers_)
     for (Session* s : w->sessions) s->Close();

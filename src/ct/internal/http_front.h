@@ -29,8 +29,15 @@ struct FrontOptions {
   size_t max_body_bytes = 512 * 1024;
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};  // between requests
   std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};  // from a request's first byte
+  // Connections beyond this are closed as soon as they are accepted, so that a flood of idle or
+  // slow connections cannot exhaust descriptors or memory (each holds at most one request's
+  // bytes: the head limit plus max_body_bytes plus chunk framing).
+  size_t max_connections = 16384;
   // The body of a 400 for requests whose body exceeds max_body_bytes (CT: a JSON error).
   net::HttpResponse too_large;
+  // The answer to a request the parser refuses (status 400, 417, 431, 501 or 505; problem says
+  // why). Unset: a plain-text reason phrase.
+  std::function<net::HttpResponse(int status, std::string_view problem)> malformed;
 };
 
 class FrontImpl;
