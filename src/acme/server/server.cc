@@ -414,7 +414,8 @@ class Server final : public AcmeServer {
   Status ExpireIfNeeded(Order& order);
 
   json::object AccountJson(const Account& a);
-  Result<json::object> OrderJson(const Order& o);
+  // authz_ids, when given, are the order's authorizations (else read from the store).
+  Result<json::object> OrderJson(const Order& o, const std::vector<int64_t>* authz_ids = nullptr);
   Result<json::object> AuthzJson(const Authz& a);
   json::object ChallengeJson(const Challenge& c);
   std::string Url(std::string_view path) const { return base_ + std::string(path); }
@@ -867,7 +868,7 @@ json::object Server::AccountJson(const Account& a) {
   return o;
 }
 
-Result<json::object> Server::OrderJson(const Order& o) {
+Result<json::object> Server::OrderJson(const Order& o, const std::vector<int64_t>* authz_ids) {
   json::object j{{"status", o.status}, {"expires", Rfc3339(o.expires)}};
   json::array ids;
   for (const auto& id : o.identifiers) ids.push_back(json::object{{"type", id.type}, {"value", id.value}});
@@ -875,7 +876,12 @@ Result<json::object> Server::OrderJson(const Order& o) {
   if (o.not_before) j["notBefore"] = Rfc3339(*o.not_before);
   if (o.not_after) j["notAfter"] = Rfc3339(*o.not_after);
   json::array authzs;
-  for (const auto& a : TRY(LoadAuthzs(o.id))) authzs.push_back(json::string(Url("/acme/authz/" + std::to_string(a.id))));
+  auto add = [&](int64_t id) { authzs.push_back(json::string(Url("/acme/authz/" + std::to_string(id)))); };
+  if (authz_ids != nullptr) {
+    for (int64_t id : *authz_ids) add(id);
+  } else {
+    for (const auto& a : TRY(LoadAuthzs(o.id))) add(a.id);
+  }
   j["authorizations"] = std::move(authzs);
   j["finalize"] = Url("/acme/order/" + std::to_string(o.id) + "/finalize");
   j["profile"] = o.profile;
@@ -1313,7 +1319,9 @@ AcmeResult<HttpResponse> Server::NewOrder(const HttpRequest& req) {
     if (auto p = limited("domain:" + d, options_.rate_limits.orders_per_domain_per_hour, "for " + d)) return std::unexpected(*p);
 
   int64_t order_id = 0;
+  std::vector<int64_t> authz_ids;
   ATRY(LiftStatus(db_->Transaction([&](store::Database& tx) -> Status {
+    authz_ids.clear();
     auto row = TRY(tx.QueryRow(
         "INSERT INTO orders (account_id, status, expires, identifiers, not_before, not_after, profile, replaces, created_at) "
         "VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -1327,6 +1335,7 @@ AcmeResult<HttpResponse> Server::NewOrder(const HttpRequest& req) {
           "VALUES (?, ?, ?, ?, ?, 'pending', ?) RETURNING id",
           {order_id, account.id, id.type, value, wildcard ? 1 : 0, now + kPendingAuthzLifetime}));
       int64_t authz_id = TRY(arow->Int(0));
+      authz_ids.push_back(authz_id);
       // RFC 8555 §7.1.4 / RFC 8737 / RFC 8738: wildcards only dns-01; IPs no dns-01.
       std::vector<const char*> types;
       if (wildcard) types = {"dns-01"};
@@ -1338,8 +1347,11 @@ AcmeResult<HttpResponse> Server::NewOrder(const HttpRequest& req) {
     }
     return Ok();
   }), "new order"));
-  auto order = ATRY(Lift(LoadOrder(order_id), "load order"));
-  HttpResponse resp = JsonResponse(201, ATRY(Lift(OrderJson(*order), "order json")));
+  // The response is built from what was just written rather than read back.
+  Order order{.id = order_id, .account_id = account.id, .status = "pending", .expires = now + kOrderLifetime,
+              .identifiers = identifiers, .not_before = not_before, .not_after = not_after, .profile = profile,
+              .replaces = replaces, .error = std::nullopt, .cert_serial = std::nullopt, .csr = std::nullopt};
+  HttpResponse resp = JsonResponse(201, ATRY(Lift(OrderJson(order, &authz_ids), "order json")));
   resp.SetHeader("Location", Url("/acme/order/" + std::to_string(order_id)));
   return resp;
 }
