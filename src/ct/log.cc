@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <system_error>
+#include <thread>
 
 #include "core/file.h"
 #include "core/log.h"
@@ -31,6 +33,9 @@ constexpr store::Migration kMigrations[] = {
 };
 
 constexpr size_t kTileWidth = 256;
+// Batches at least this large are signed by two threads (below it a thread costs more than it
+// saves).
+constexpr size_t kParallelSigningMin = 64;
 constexpr unsigned kTileLevels = 6;  // static-ct-api: L is 0..5
 
 uint64_t NowMs(const Clock& clock) {
@@ -379,22 +384,37 @@ void Log::SequenceBatch(std::vector<std::unique_ptr<Pending>> batch) {
     base = tree_.size();
     ts = std::max(NowMs(*options_.clock), sth_.timestamp_ms + 1);
   }
-  Status status = Ok();
+  // Leaves and SCT signatures: the signatures are most of a batch's CPU (ECDSA ~30 µs, SM2 ~340
+  // µs each) and independent of each other, so a large batch is signed by two threads; with a
+  // core free that halves the time every submission in the batch waits.
+  auto sign_rows = [&](size_t from, size_t to) -> Status {
+    for (size_t i = from; i < to; ++i) {
+      Row& r = rows[i];
+      r.leaf = EncodeMerkleTreeLeaf(ts, batch[i]->chain.entry, LeafIndexExtension(base + i));
+      r.signature = TRY(signer_->SignDigitallySigned(r.leaf));
+      r.leaf_hash = HashLeaf(r.leaf);
+    }
+    return Ok();
+  };
+  size_t mid = batch.size() >= kParallelSigningMin ? batch.size() / 2 : batch.size();
+  Status second_half = Ok();
+  std::thread helper;
+  if (mid < batch.size()) {
+    try {
+      helper = std::thread([&] { second_half = sign_rows(mid, batch.size()); });
+    } catch (const std::system_error&) {
+      mid = batch.size();  // no thread to be had: sign everything here
+    }
+  }
+  Status status = sign_rows(0, mid);
+  if (helper.joinable()) helper.join();
+  if (status && !second_half) status = second_half;
   std::vector<std::pair<Hash, const Bytes*>> new_issuers;
-  {
+  if (status) {
     std::shared_lock lock(issuers_mu_);
-    for (size_t i = 0; i < batch.size() && status; ++i) {
+    for (size_t i = 0; i < batch.size(); ++i) {
       const AcceptedChain& c = batch[i]->chain;
       Row& r = rows[i];
-      Bytes ext = LeafIndexExtension(base + i);
-      r.leaf = EncodeMerkleTreeLeaf(ts, c.entry, ext);
-      auto sig = signer_->SignDigitallySigned(r.leaf);
-      if (!sig) {
-        status = Fail(sig.error());
-        break;
-      }
-      r.signature = std::move(*sig);
-      r.leaf_hash = HashLeaf(r.leaf);
       for (size_t j = 0; j < c.issuers.size(); ++j) {
         r.chain_fps.insert(r.chain_fps.end(), c.issuers[j].begin(), c.issuers[j].end());
         if (!issuers_.contains(c.issuers[j])) {

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "core/file.h"
 #include "crypto/signature.h"
@@ -237,6 +238,48 @@ TEST(LogTest, Sm2LogSignsWithSm2SigSm3) {
   EXPECT_TRUE(crypto::Verify(
       pub.key(), EncodeMerkleTreeLeaf(sct->timestamp_ms, accepted->entry, sct->extensions),
       ds->signature, crypto::DigestAlgorithm::kSm3));
+}
+
+TEST(LogTest, ALargeBatchGetsOneValidSctPerEntryAtItsIndex) {
+  // 300 submissions pooled before the sequencer starts: one batch, signed by two threads.
+  std::string dir = TempDir("batch");
+  auto log = Log::Open(Options(dir));
+  ASSERT_TRUE(log) << log.error().message();
+  const size_t n = 300;
+  std::mutex mu;
+  std::vector<std::optional<Result<SignedCertificateTimestamp>>> scts(n);
+  std::vector<SignedEntry> entries(n);
+  for (size_t i = 0; i < n; ++i) {
+    AcceptedChain c;
+    c.entry.certificate = Bytes{0x30, 0x03, 0x02, 0x01, static_cast<uint8_t>(i)};
+    c.entry.certificate.push_back(static_cast<uint8_t>(i >> 8));
+    entries[i] = c.entry;
+    c.identity = HashLeaf(c.entry.certificate);
+    (*log)->Submit(std::move(c), [&, i](Result<SignedCertificateTimestamp> r) {
+      std::lock_guard l(mu);
+      scts[i] = std::move(r);
+    });
+  }
+  (*log)->Start();
+  (*log)->Flush();
+  EXPECT_EQ((*log)->LatestTreeHead().tree_size, n);
+  std::set<uint64_t> indexes;
+  std::lock_guard l(mu);
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(scts[i].has_value() && scts[i]->has_value()) << i;
+    const SignedCertificateTimestamp& sct = **scts[i];
+    auto index = ParseLeafIndexExtension(sct.extensions);
+    ASSERT_TRUE(index) << i;
+    indexes.insert(*index);
+    EXPECT_TRUE((*log)->signer().public_key().VerifyDigitallySigned(
+        EncodeMerkleTreeLeaf(sct.timestamp_ms, entries[i], sct.extensions), sct.signature))
+        << "entry " << i;
+    auto stored = (*log)->GetEntries(*index, *index);
+    ASSERT_TRUE(stored && stored->size() == 1) << i;
+    EXPECT_EQ(stored->front().leaf_input,
+              EncodeMerkleTreeLeaf(sct.timestamp_ms, entries[i], sct.extensions));
+  }
+  EXPECT_EQ(indexes.size(), n);
 }
 
 TEST(LogTest, SecondInstanceOnTheSameDirectoryIsRefused) {
