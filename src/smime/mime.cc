@@ -456,6 +456,8 @@ Result<MimeMessage> MimeMessage::ParseHeaderSection(ByteView data) {
   std::optional<size_t> end = HeaderSectionEnd(data);
   if (!end || data.size() > kMaxMessageBytes) return Parse(data);
   MimeMessage m = TRY(ParseRange(data, data.subspan(0, *end)));
+  // GMime must have ended the header section where we did (it reads a line without a colon,
+  // for one, as the start of the body).
   const size_t blank = *end >= 2 && data[*end - 2] == '\r' ? 2 : 1;
   const gint64 gmime_end = g_mime_parser_get_headers_end(m.state_->parser.get());
   if (gmime_end < 0 || static_cast<size_t>(gmime_end) != *end - blank) return Parse(data);
@@ -468,19 +470,14 @@ Result<MimeMessage> MimeMessage::ParseToProtect(ByteView data, bool seven_bit) {
   if (!end || data.size() > kMaxMessageBytes) return Parse(data);
   internal::BodyScan scan = internal::ScanBody(data.subspan(*end));
   if ((seven_bit && !scan.seven_bit_lines) || scan.may_have_binary_part) return Parse(data);
-  MimeMessage m = TRY(ParseRange(data, data.subspan(0, *end)));
-  // GMime must have ended the header section where we did (it reads a line without a colon,
-  // for one, as the start of the body); and a body that is S/MIME already is read in full.
-  const size_t blank = *end >= 2 && data[*end - 2] == '\r' ? 2 : 1;
-  const gint64 gmime_end = g_mime_parser_get_headers_end(m.state_->parser.get());
-  const SmimeForm form = m.Form();
+  MimeMessage m = TRY(ParseHeaderSection(data));
+  if (!m.state_->headers_only) return m;
+  // A body that is S/MIME already, or is itself binary, is read in full.
   GMimeObject* body = m.state_->body();
-  if (gmime_end < 0 || static_cast<size_t>(gmime_end) != *end - blank ||
-      form != SmimeForm::kPlain || m.ContentType() == "multipart/signed" ||
+  if (m.Form() != SmimeForm::kPlain || m.ContentType() == "multipart/signed" ||
       (body != nullptr && GMIME_IS_PART(body) &&
        g_mime_part_get_content_encoding(GMIME_PART(body)) == GMIME_CONTENT_ENCODING_BINARY))
     return Parse(data);
-  m.state_->headers_only = true;
   m.state_->scan = std::move(scan);
   return m;
 }

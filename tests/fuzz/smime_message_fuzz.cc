@@ -64,6 +64,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (auto again = smime::MimeMessage::Parse(p)) (void)again->Form();
     }
   }
+  // The shortcut parses must give what the full parse gives: the header-section reader the same
+  // signed bytes and decoded body, the payload reader the same payload.
+  if (auto full = smime::MimeMessage::Parse(input)) {
+    if (auto head = smime::MimeMessage::ParseHeaderSection(input)) {
+      auto a = full->SignedContent(), b = head->SignedContent();
+      if (a && b) CHECK(*a == *b);
+      CHECK(full->Form() == head->Form());
+    }
+    const bool seven_bit = (size & 4) != 0;
+    if (auto fast = smime::MimeMessage::ParseToProtect(input, seven_bit)) {
+      auto a = full->Payload({.seven_bit = seven_bit});
+      auto b = fast->Payload({.seven_bit = seven_bit});
+      CHECK(a.has_value() == b.has_value());
+      if (a) CHECK(*a == *b);
+    }
+  }
   smime::VerifyOptions vo;
   vo.roots = {id.cert};
   vo.at = FromUnixSeconds(1800000000);

@@ -735,6 +735,9 @@ TEST_F(MessageTest, HeaderOnlyParseGivesTheSamePayloadAsAFullParse) {
       "Subject: x\r\nContent-Type: text/plain\r\n\r\n" + std::string(1200, 'y') + "\r\n",
       "Subject: x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\npre\r\n--q\r\n"
       "Content-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\nhi\r\n--q--\r\n",
+      "Subject: x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n"
+      "Content-Transfer-Encoding : binary\r\n\r\na\nb\r\n--q--\r\n",
+      "Subject: x\r\nContent-Transfer-Encoding: binary\r\n\r\na\nb\n",
   };
   for (const std::string& msg : messages) {
     for (bool seven_bit : {true, false}) {

@@ -164,6 +164,8 @@ TEST(ScanBody, NoticesATransferEncodingOtherThanTheTextSafeOnes) {
   EXPECT_TRUE(binary("Content-Transfer-Encoding: BINARY"));
   EXPECT_TRUE(binary("x\nContent-Transfer-Encoding:\r\n binary\r\n"));  // folded
   EXPECT_FALSE(binary("the Content-Transfer-Encoding: binary mid-line\n"));
+  EXPECT_TRUE(binary("x\nContent-Transfer-Encoding : binary\n"));
+  EXPECT_FALSE(binary("x\nContent-Transfer-Encoding\t: base64\n"));
 }
 
 }  // namespace

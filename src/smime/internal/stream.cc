@@ -33,11 +33,21 @@ bool IEqualsAscii(std::string_view a, std::string_view b) {
 // A line starting with "Content-Transfer-Encoding:" (any case) that does not name one of the
 // encodings canonicalisation leaves intact sets may_have_binary_part.
 void CheckTransferEncoding(std::string_view line, BodyScan& scan) {
-  constexpr std::string_view kField = "content-transfer-encoding:";
+  constexpr std::string_view kField = "content-transfer-encoding";
   if (line.size() < kField.size() || !IEqualsAscii(line.substr(0, kField.size()), kField)) return;
   line = line.substr(kField.size(), std::min<size_t>(line.size() - kField.size(), 64));
   line = line.substr(0, line.find('\n'));
-  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  auto skip_blanks = [&line] {
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  };
+  // GMime also takes "Content-Transfer-Encoding : binary"; anything odd counts as binary.
+  skip_blanks();
+  if (line.empty() || line.front() != ':') {
+    scan.may_have_binary_part = true;
+    return;
+  }
+  line.remove_prefix(1);
+  skip_blanks();
   while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
     line.remove_suffix(1);
   for (std::string_view ok : {"7bit", "8bit", "base64", "quoted-printable"})
