@@ -83,6 +83,16 @@ std::unique_ptr<HttpFront> StartFront(AsyncHandler handler, size_t max_body = 10
   return std::move(*front);
 }
 
+// Sends request on a new connection and reads until the front closes it (which it must).
+std::vector<net::testing::ParsedResponse> ExchangeUntilClosed(uint16_t port,
+                                                              const std::string& request) {
+  RawConnection c(port);
+  EXPECT_TRUE(c.Send(request));
+  std::string data;
+  EXPECT_TRUE(c.ReadUntilClosed(&data)) << request.substr(0, 80);
+  return ParseResponses(data);
+}
+
 TEST(HttpFrontTest, PipelinedRequestsAreAnsweredInOrderFromAnotherThread) {
   DelayedResponder responder;
   auto front = StartFront(responder.Handler());
@@ -129,36 +139,22 @@ TEST(HttpFrontTest, ExpectContinueGetsAnInterimResponseBeforeTheBodyIsSent) {
 TEST(HttpFrontTest, OversizedAndMalformedRequestsGetAnErrorAndTheConnectionCloses) {
   DelayedResponder responder;
   auto front = StartFront(responder.Handler(), 100);
-  {
-    RawConnection c(front->Port());
-    ASSERT_TRUE(c.Send("POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" +
-                       std::string(5000, 'a')));
-    std::string data;
-    EXPECT_TRUE(c.ReadUntilClosed(&data));
-    auto rs = ParseResponses(data);
-    ASSERT_EQ(rs.size(), 1u);
-    EXPECT_EQ(rs[0].status, 400);
-    EXPECT_EQ(rs[0].body, "{\"success\":false,\"error\":\"too large\"}");
-  }
-  {
-    RawConnection c(front->Port());
-    ASSERT_TRUE(c.Send("POST /g HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                       std::string(200, '1') + "\r\n"));
-    std::string data;
-    EXPECT_TRUE(c.ReadUntilClosed(&data));
-    auto rs = ParseResponses(data);
-    ASSERT_EQ(rs.size(), 1u);
-    EXPECT_EQ(rs[0].status, 400);
-  }
+  auto rs = ExchangeUntilClosed(
+      front->Port(),
+      "POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'a'));
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, 400);
+  EXPECT_EQ(rs[0].body, "{\"success\":false,\"error\":\"too large\"}");
+  rs = ExchangeUntilClosed(front->Port(),
+                           "POST /g HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                               std::string(200, '1') + "\r\n");
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, 400);
   for (const char* bad :
        {"GET / HTTP/1.1\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
         "GET / HTTP/3.0\r\nHost: x\r\n\r\n"}) {
-    RawConnection c(front->Port());
-    ASSERT_TRUE(c.Send(bad));
-    std::string data;
-    EXPECT_TRUE(c.ReadUntilClosed(&data)) << bad;
-    auto rs = ParseResponses(data);
+    rs = ExchangeUntilClosed(front->Port(), bad);
     ASSERT_EQ(rs.size(), 1u) << bad;
     EXPECT_GE(rs[0].status, 400) << bad;
   }
@@ -173,11 +169,8 @@ TEST(HttpFrontTest, ParserRefusalsUseTheConfiguredErrorForm) {
                                    "{\"error\":\"" + std::string(problem) + "\"}");
   };
   auto front = StartFront(responder.Handler(), 1024, o);
-  RawConnection c(front->Port());
-  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\n"));
-  std::string data;
-  EXPECT_TRUE(c.ReadUntilClosed(&data));
-  auto rs = ParseResponses(data);
+  auto rs = ExchangeUntilClosed(
+      front->Port(), "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\n");
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status, 400);
   EXPECT_EQ(rs[0].body, "{\"error\":\"malformed chunked body\"}");
