@@ -657,6 +657,16 @@ Status PrepareFile(const std::string& path) {
   return Ok();
 }
 
+// Refuses a schema newer than the last migration this build knows; subject names the database
+// or component.
+Status CheckNotNewer(const std::string& subject, int64_t current, int64_t latest) {
+  if (current <= latest) return Ok();
+  return Fail(ErrorCode::kDatabase,
+              subject + " has schema version " + std::to_string(current) +
+                  ", newer than the latest this autoseal knows (" + std::to_string(latest) +
+                  "); it was written by a newer autoseal, so upgrade autoseal to use it");
+}
+
 Result<int64_t> UserVersion(Connection& conn) {
   std::vector<Row> rows = TRY(conn.Query("PRAGMA user_version", {}, 1));
   if (rows.empty()) return Fail(ErrorCode::kDatabase, "PRAGMA user_version returned nothing");
@@ -665,14 +675,8 @@ Result<int64_t> UserVersion(Connection& conn) {
 
 Status Migrate(Connection& conn, const std::string& path, std::span<const Migration> migrations) {
   const int64_t latest = migrations.empty() ? 0 : migrations.back().version;
-  auto check_not_newer = [&](int64_t current) -> Status {
-    if (current > latest) {
-      return Fail(ErrorCode::kDatabase,
-                  "database " + path + " has schema version " + std::to_string(current) +
-                      ", newer than the latest this autoseal knows (" + std::to_string(latest) +
-                      "); it was written by a newer autoseal, so upgrade autoseal to use it");
-    }
-    return Ok();
+  auto check_not_newer = [&](int64_t current) {
+    return CheckNotNewer("database " + path, current, latest);
   };
   // The common case, an up-to-date schema, takes no write lock.
   const int64_t seen = TRY(UserVersion(conn));
@@ -740,14 +744,8 @@ Status ApplyMigrations(Database& db, std::string_view component,
     auto row = TRY(d.QueryRow("SELECT version FROM schema_versions WHERE component = ?", {name}));
     return row ? TRY(row->Int(0)) : 0;
   };
-  auto check_not_newer = [&](int64_t current) -> Status {
-    if (current > latest) {
-      return Fail(ErrorCode::kDatabase,
-                  "the " + name + " tables have schema version " + std::to_string(current) +
-                      ", newer than the latest this autoseal knows (" + std::to_string(latest) +
-                      "); they were written by a newer autoseal, so upgrade autoseal to use them");
-    }
-    return Ok();
+  auto check_not_newer = [&](int64_t current) {
+    return CheckNotNewer("component " + name, current, latest);
   };
   // The common case, an up-to-date schema, takes no write lock.
   if (auto seen = version(db); seen && *seen == latest) return Ok();

@@ -719,15 +719,21 @@ TEST_F(AcmeServerTest, ExceedingTheOrderLimitIsRateLimitedWithRetryAfter) {
 
 // Sets a challenge to "processing" directly in the store, as a crash right after acknowledging
 // the client's POST to the challenge would leave it (Stop() itself drains the queue).
-void MarkProcessing(const std::string& dir, const std::string& token) {
+// Runs sql on the CA's database (where the ACME tables live) behind the server's back; returns
+// the rows the last statement changed.
+int ExecOnCaDatabase(const std::string& dir, const std::string& sql) {
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir + "/ca/ca.db").c_str(), &db), SQLITE_OK);
-  std::string sql = "UPDATE challenges SET status = 'processing' WHERE token = '" + token + "'";
+  EXPECT_EQ(sqlite3_open((dir + "/ca/ca.db").c_str(), &db), SQLITE_OK);
   char* err = nullptr;
   EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
   sqlite3_free(err);
-  EXPECT_EQ(sqlite3_changes(db), 1);
+  int changes = sqlite3_changes(db);
   sqlite3_close(db);
+  return changes;
+}
+
+void MarkProcessing(const std::string& dir, const std::string& token) {
+  EXPECT_EQ(ExecOnCaDatabase(dir, "UPDATE challenges SET status = 'processing' WHERE token = '" + token + "'"), 1);
 }
 
 TEST_F(AcmeServerTest, RestartKeepsStateAndCompletesAProcessingChallenge) {
@@ -782,17 +788,12 @@ TEST_F(AcmeServerTest, RestartKeepsStateAndCompletesAProcessingChallenge) {
 // Rebuilds the layout of an older autoseal: the ACME tables in <dir>/acme/acme.db (schema
 // version 1), none in the CA's database.
 void MoveAcmeTablesToLegacyFile(const std::string& dir) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir + "/ca/ca.db").c_str(), &db), SQLITE_OK);
   std::string sql = "ATTACH DATABASE '" + dir + "/acme/acme.db' AS legacy; PRAGMA legacy.user_version = 1;";
   for (const char* t : {"accounts", "eab_keys", "orders", "authorizations", "challenges"})
     sql += std::string("CREATE TABLE legacy.") + t + " AS SELECT * FROM main." + t + ";";
   for (const char* t : {"challenges", "authorizations", "orders", "eab_keys", "accounts"})
     sql += std::string("DELETE FROM main.") + t + ";";
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
+  ExecOnCaDatabase(dir, sql);
 }
 
 TEST_F(AcmeServerTest, AnOlderSeparateAcmeDatabaseIsImportedOnce) {
