@@ -1576,6 +1576,13 @@ AcmeResult<HttpResponse> Server::Finalize(const HttpRequest& req, int64_t id) {
     int64_t id;
     ~Release() { server->StopFinalizing(id); }
   } release{this, id};
+  // Read again now that the claim is held: a concurrent finalize may have committed 'valid' and
+  // released its claim after this request read 'ready' above, and must not get a second
+  // certificate signed for the same order. (Its commit is durable, and so visible, before its
+  // claim is released.)
+  auto current = ATRY(Lift(LoadOrder(id), "load order"));
+  if (!current || current->status != "ready")
+    return std::unexpected(MakeProblem(ProblemType::kOrderNotReady, "order is " + (current ? current->status : std::string("gone")) + ", not ready"));
   order->status = "processing";
   order->csr = *der;
   auto issued = IssueForOrder(*order, &*csr);
@@ -1594,7 +1601,22 @@ AcmeResult<Order> Server::IssueForOrder(Order order, const x509::CertificateRequ
   if (order.not_after) days = static_cast<int>(std::max<int64_t>(1, (*order.not_after - Now() + 86399) / 86400));
   // RFC 8555 §7.4: the order becomes valid with the certificate, in the same commit.
   bool marked_valid = false;
+  std::optional<Problem> replaced;
   auto mark_valid = [&](store::Database& tx, const x509::Certificate& leaf) -> Status {
+    // RFC 9773 §5: two orders may name the same certificate in "replaces", but only one may
+    // become valid. Checked here, inside the commit that records the certificate, so that a
+    // losing order is marked invalid beside a recorded certificate instead of the unique index
+    // rolling the record back after the certificate was signed.
+    if (order.replaces) {
+      auto other = TRY(tx.QueryRow("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' AND id != ?",
+                                   {*order.replaces, order.id}));
+      if (other) {
+        replaced = MakeProblem(ProblemType::kAlreadyReplaced, "certificate " + *order.replaces + " has already been replaced");
+        TRY(tx.Execute("UPDATE orders SET status = 'invalid', error = ?, csr = NULL WHERE id = ? AND status IN ('ready', 'processing')",
+                       {replaced->ToJson(), order.id}));
+        return Ok();
+      }
+    }
     auto changed = TRY(tx.ExecuteChanges(
         "UPDATE orders SET status = 'valid', cert_serial = ?, csr = NULL WHERE id = ? AND status IN ('ready', 'processing')",
         {leaf.SerialHex(), order.id}));
@@ -1615,6 +1637,7 @@ AcmeResult<Order> Server::IssueForOrder(Order order, const x509::CertificateRequ
     return std::unexpected(p);
   }
   std::string serial = issued->leaf.SerialHex();
+  if (replaced) return std::unexpected(*replaced);
   if (!marked_valid) {
     // The order changed while it was signed (its account or an authorization was deactivated):
     // the certificate is recorded, as everything the CA signs is, but not handed out.

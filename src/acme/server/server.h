@@ -41,9 +41,10 @@ struct ServerOptions {
 };
 
 // The ACME server (RFC 8555, RFC 8737, RFC 9773) in front of a CertificateAuthority, over HTTPS
-// with a certificate the CA issues itself for the listen address. All state lives in
-// <dir>/acme/acme.db (SQLite, durable before any response); pending validations and
-// finalizations interrupted by a crash resume at the next start. Thread-safe.
+// with a certificate the CA issues itself for the listen address. All state lives in the CA's
+// database (SQLite, durable before any response); pending validations interrupted by a crash
+// resume at the next start, and an order whose finalization was interrupted is 'ready' again,
+// to be finalized anew (its 'processing' state is held in memory only). Thread-safe.
 class AcmeServer {
  public:
   static Result<std::unique_ptr<AcmeServer>> Create(ServerOptions options);
