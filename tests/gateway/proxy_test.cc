@@ -605,6 +605,33 @@ TEST_F(GatewayTest, RedirectsPlainHttpToHttpsAndAnswersHttp01) {
   EXPECT_EQ(Get(client, "unknown.test", "/").status, 404);
 }
 
+TEST_F(GatewayTest, ProxiesPlainHttpWhenRedirectsAreOff) {
+  // Behind another TLS terminator the HTTP listener proxies; plain GETs take the fast path over
+  // the bare socket, and the ACME challenge path is still answered by the gateway itself.
+  GatewayOptions options;
+  options.redirect_http = false;
+  StartGateway(options);
+  Client client;
+  ASSERT_TRUE(client.ConnectPlain(gateway_->HttpPort()));
+  for (int i = 0; i < 3; ++i) {
+    Response r = Get(client, "a.test", "/plain");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "plain body");
+    // HSTS belongs to HTTPS responses only (RFC 6797 §7.2): the origin's own field passes.
+    EXPECT_EQ(r.Header("Strict-Transport-Security").value_or(""), "max-age=1");
+  }
+  Response echo = Get(client, "a.test", "/echo-headers");
+  ASSERT_EQ(echo.status, 200);
+  EXPECT_NE(echo.body.find("X-Forwarded-Proto: http\r\n"), std::string::npos) << echo.body;
+  EXPECT_NE(echo.body.find("Forwarded: for=127.0.0.1;host=a.test;proto=http\r\n"),
+            std::string::npos)
+      << echo.body;
+  Response token = Get(client, "a.test", "/.well-known/acme-challenge/tok-123_abc");
+  EXPECT_EQ(token.status, 200);
+  EXPECT_EQ(token.body, "tok-123_abc.thumbprint");
+  EXPECT_EQ(Get(client, "a.test", "/after").body, "origin ok /after");
+}
+
 TEST_F(GatewayTest, ServesMetricsOnTheAdminListener) {
   StartGateway();
   {
