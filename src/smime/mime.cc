@@ -266,8 +266,12 @@ Result<Bytes> DecodedContent(GMimeObject* object, std::string_view what) {
 // base64 (same content, and a form that canonicalisation cannot touch) on every path. With
 // seven_bit, RFC 8551 §3.1.2: leaves that are not 7-bit clean get quoted-printable (mostly text)
 // or base64.
+// A multipart/signed entity (the body, or one nested anywhere, forwarded as message/rfc822 for
+// one) is left exactly as it is: its first part is covered by a signature, and any re-encoding
+// inside it would break that signature (RFC 1847 §2.1: the signed part must not change).
 bool PrepareLeaves(GMimeObject* object, bool seven_bit) {
   bool changed = false;
+  if (GMIME_IS_MULTIPART_SIGNED(object)) return false;
   if (GMIME_IS_MULTIPART(object)) {
     GMimeMultipart* mp = GMIME_MULTIPART(object);
     int n = g_mime_multipart_get_count(mp);

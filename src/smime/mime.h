@@ -62,7 +62,8 @@ struct PayloadOptions {
   // the signed bytes survive 7-bit transport. Needed for multipart/signed; CMS envelopes are
   // binary-safe, so encryption and opaque signing leave 8-bit parts as they are. Parts with
   // Content-Transfer-Encoding binary become base64 either way: canonicalisation to CRLF (RFC 8551
-  // §3.1.1) is for text and would change their bytes.
+  // §3.1.1) is for text and would change their bytes. Nothing inside a multipart/signed entity is
+  // re-encoded: its signature covers those bytes.
   bool seven_bit = false;
   // RFC 9788 §2: copy the message's header fields into the payload root and mark it with hp.
   HeaderProtection protect = HeaderProtection::kNone;

@@ -880,3 +880,67 @@ TEST_F(MessageTest, HeaderSectionParseReadsSignedAndEncryptedMessagesLikeAFullPa
 
 }  // namespace
 }  // namespace autoseal::smime
+
+namespace autoseal::smime {
+namespace {
+
+TEST_F(MessageTest, EncryptingASignedMessageLeavesItsSignatureIntact) {
+  // RFC 1847 §2.1: the signed part must reach the verifier byte for byte. Parts inside it that
+  // encrypting or multipart/signing would otherwise re-encode: binary (with a CRLF that
+  // canonicalisation must not touch) and 8-bit text.
+  const std::string entity =
+      "Content-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+      "caf\xc3\xa9\r\n--in\r\n"
+      "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+      "AB\r\nCD\r\n--in--\r\n";
+  auto der = Signer(*alice_)->Sign(
+      AsBytes(entity), {.detached = true, .signing_time = pki_->now()});
+  ASSERT_TRUE(der.has_value()) << der.error().message();
+  auto signed_msg = BuildMultipartSigned(
+      {{"From", " alice@example.test"}, {"To", " bob@example.test"}, {"Subject", " signed"}},
+      AsBytes(entity), *der, "sha-256", Newline::kCrlf);
+  ASSERT_TRUE(signed_msg.has_value());
+  ASSERT_TRUE(VerifyMessage(*signed_msg, Trust()).ok());
+  // The same message forwarded inside another, beside a binary part of its own.
+  const std::string forwarded =
+      "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=OUT\r\n\r\n--OUT\r\n"
+      "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+      "x\ny\r\n--OUT\r\nContent-Type: message/rfc822\r\n\r\n" +
+      Str(*signed_msg) + "\r\n--OUT--\r\n";
+  // The signed message inside what was decrypted: all of it, or the forwarded part.
+  auto inner = [](const std::string& text) {
+    size_t from = text.find("From: alice@example.test\r\nTo: bob@example.test\r\nSubject: signed");
+    size_t to = text.rfind("\r\n--OUT--");
+    if (from == std::string::npos) return std::string();
+    return text.substr(from, to == std::string::npos || to < from ? std::string::npos : to - from);
+  };
+  EncryptMessageOptions eo;
+  eo.recipients = {To(*bob_)};
+  for (const std::string& msg : {Str(*signed_msg), forwarded}) {
+    for (bool sign_too : {false, true}) {
+      auto enc = sign_too ? SignAndEncryptMessage(AsBytes(msg), SignWith(*alice_, false), eo)
+                          : EncryptMessage(AsBytes(msg), eo);
+      ASSERT_TRUE(enc.has_value()) << enc.error().message();
+      auto dec = DecryptMessage(enc->message, bob_->cert, bob_->key);
+      ASSERT_TRUE(dec.has_value()) << dec.error().message();
+      std::string plain = Str(dec->message);
+      if (sign_too) {
+        MessageVerifyReport outer = VerifyMessage(dec->message, Trust());
+        ASSERT_TRUE(outer.ok()) << (outer.Problems().empty() ? "" : outer.Problems().front());
+        plain = Str(ComposeMessage({{"From", " alice@example.test"},
+                                    {"To", " bob@example.test"},
+                                    {"Subject", " signed"}},
+                                   outer.content, Newline::kCrlf));
+        if (msg == forwarded) plain = Str(outer.content);
+      }
+      MessageVerifyReport r = VerifyMessage(AsBytes(inner(plain)), Trust());
+      EXPECT_TRUE(r.ok()) << "forwarded=" << (msg == forwarded) << " sign_too=" << sign_too << ": "
+                          << (r.Problems().empty() ? "" : r.Problems().front());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace autoseal::smime
