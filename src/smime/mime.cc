@@ -260,12 +260,37 @@ Result<Bytes> DecodedContent(GMimeObject* object, std::string_view what) {
   return bytes;
 }
 
+// Whether the part's content as stored (still encoded) has a CR that does not start a CRLF.
+bool HasBareCr(GMimePart* part) {
+  GMimeDataWrapper* content = g_mime_part_get_content(part);
+  GMimeStream* raw = content != nullptr ? g_mime_data_wrapper_get_stream(content) : nullptr;
+  if (raw == nullptr || g_mime_stream_reset(raw) < 0) return false;
+  Bytes buffer(internal::kCanonicalPiece);
+  char* data = reinterpret_cast<char*>(buffer.data());
+  bool found = false, cr_last = false;  // cr_last: the previous piece ended in CR
+  for (ssize_t n; !found && (n = g_mime_stream_read(raw, data, buffer.size())) > 0;) {
+    if (cr_last && data[0] != '\n') found = true;
+    for (const char* cr = data; !found;) {
+      cr = static_cast<const char*>(std::memchr(cr, '\r', static_cast<size_t>(data + n - cr)));
+      if (cr == nullptr) break;
+      if (cr + 1 < data + n && cr[1] != '\n') found = true;
+      ++cr;
+    }
+    cr_last = data[n - 1] == '\r';
+  }
+  g_mime_stream_reset(raw);
+  return found || cr_last;
+}
+
 // Prepares the leaves for signing or encryption; returns whether any part was re-encoded.
 // RFC 8551 §3.1.1 canonicalises line breaks to CRLF, which is right for text only: a part with
 // Content-Transfer-Encoding binary would have its bare LF bytes changed, so it is re-encoded as
 // base64 (same content, and a form that canonicalisation cannot touch) on every path. With
 // seven_bit, RFC 8551 §3.1.2: leaves that are not 7-bit clean get quoted-printable (mostly text)
-// or base64.
+// or base64. So do leaves with a CR outside a CRLF (RFC 5322 §2.3 allows none), which GMime
+// counts as 7-bit: a writer in Unix line endings would fold it into the next line break, and
+// `openssl cms -verify` strips the CRs at the end of each line before hashing, so either changes
+// the signed bytes; quoted-printable carries it as "=0D" (RFC 2045 §6.7).
 // A multipart/signed entity (the body, or one nested anywhere, forwarded as message/rfc822 for
 // one) is left exactly as it is: its first part is covered by a signature, and any re-encoding
 // inside it would break that signature (RFC 1847 §2.1: the signed part must not change).
@@ -286,7 +311,11 @@ bool PrepareLeaves(GMimeObject* object, bool seven_bit) {
       case GMIME_CONTENT_ENCODING_BASE64:
       case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
       case GMIME_CONTENT_ENCODING_UUENCODE:
-        return false;  // already 7-bit
+        // Already 7-bit, unless a stray CR sits among the encoded lines: GMime decodes the part
+        // and writes it again as base64 (its decoded content unchanged).
+        if (!seven_bit || !HasBareCr(part)) return false;
+        g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_BASE64);
+        return true;
       case GMIME_CONTENT_ENCODING_BINARY:
         g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_BASE64);
         return true;
@@ -298,10 +327,12 @@ bool PrepareLeaves(GMimeObject* object, bool seven_bit) {
         g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT);
     // GMime answers DEFAULT (not 7BIT) for content that is fine as it is: no NUL, no 8-bit
     // byte, no line over 998 octets, no "From " line.
-    if (best != GMIME_CONTENT_ENCODING_7BIT && best != GMIME_CONTENT_ENCODING_DEFAULT) {
-      g_mime_part_set_content_encoding(part, best);
-      changed = true;
+    if (best == GMIME_CONTENT_ENCODING_7BIT || best == GMIME_CONTENT_ENCODING_DEFAULT) {
+      if (!HasBareCr(part)) return false;
+      best = GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
     }
+    g_mime_part_set_content_encoding(part, best);
+    changed = true;
   }
   return changed;
 }

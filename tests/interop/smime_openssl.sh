@@ -45,6 +45,22 @@ check "autoseal smime verify accepts the opaque message" "$AUTOSEAL" smime verif
 check "sign keeps CRLF input CRLF" \
   bash -c "'$AUTOSEAL' smime sign --cert carol-chain.pem --key carol.key crlf.eml >crlf-signed.eml && grep -c \$'\\r\$' crlf-signed.eml | grep -qv '^0\$' && openssl cms -verify -in crlf-signed.eml -CAfile roots.pem -out /dev/null"
 
+# RFC 5322 §2.3: CR only in CRLF. A bare CR ("\r\r\n", or a body ending in CR) is signed as
+# quoted-printable "=0D" (RFC 8551 §3.1.2): as it was, LF output would merge it with the next line
+# break, and openssl strips the CRs that end a line before hashing.
+cr_head='From: Alice <alice@example.test>\nTo: bob@example.test\nSubject: bare CR\nMIME-Version: 1.0\nContent-Type: text/plain\n\n'
+printf "${cr_head}hello\r\r\nworld\n" >cr-lf-inner.eml
+printf "${cr_head}hello\nworld\r" >cr-lf-end.eml
+cr_head='From: Alice <alice@example.test>\r\nTo: bob@example.test\r\nSubject: bare CR\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n'
+printf "${cr_head}hello\r\r\nworld\r\n" >cr-crlf-inner.eml
+printf "${cr_head}hello\r\nworld\r" >cr-crlf-end.eml
+for m in cr-lf-inner cr-lf-end cr-crlf-inner cr-crlf-end; do
+  check "$m: a bare CR is signed as =0D; autoseal and openssl cms -verify accept it" \
+    bash -c "'$AUTOSEAL' smime sign --cert alice-chain.pem --key alice.key $m.eml >$m.signed && grep -q '=0D' $m.signed && '$AUTOSEAL' smime verify --roots roots.pem $m.signed && openssl cms -verify -in $m.signed -CAfile roots.pem -out /dev/null"
+  check "$m: signed and encrypted, openssl decrypts it and verifies the signed message inside" \
+    bash -c "'$AUTOSEAL' smime encrypt --to bob.pem --sign-cert alice-chain.pem --sign-key alice.key $m.eml >$m.se && openssl cms -decrypt -in $m.se -recip bob.pem -inkey bob.key -out $m.inner && openssl cms -verify -in $m.inner -CAfile roots.pem -out /dev/null"
+done
+
 check "encrypt to an RSA recipient" \
   bash -c "'$AUTOSEAL' smime encrypt -v --to bob.pem plain.eml >enc.eml 2>enc.log"
 check "default algorithms: enveloped-data, AES-256-CBC, RSA PKCS#1 v1.5" \

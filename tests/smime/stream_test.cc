@@ -71,6 +71,7 @@ BodyScan ReferenceScan(std::string_view s) {
     }
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == 0 || c >= 0x80) scan.seven_bit_lines = false;
+    if (c == '\r' && (i + 1 == s.size() || s[i + 1] != '\n')) scan.seven_bit_lines = false;
     if (c == '\n') {
       if (i == 0 || s[i - 1] != '\r') scan.bare_lf.push_back(i);
       if (i - line_start > 998) scan.seven_bit_lines = false;
@@ -116,6 +117,27 @@ TEST(ScanBody, FindsBareLineFeedsAndNonSevenBitLinesLikeAByteLoop) {
   ExpectScan("\n");
   ExpectScan("trailing bare CR\r");
   ExpectScan("From the start\n");
+}
+
+TEST(ScanBody, ACarriageReturnOutsideCrlfIsNotSevenBitText) {
+  // RFC 5322 §2.3: CR only in CRLF; multipart/signed must carry a bare one encoded.
+  auto seven_bit = [](std::string_view s) { return ScanBody(AsBytes(s)).seven_bit_lines; };
+  EXPECT_TRUE(seven_bit("hello\r\nworld\r\n"));
+  EXPECT_FALSE(seven_bit("hello\r\r\nworld\r\n"));
+  EXPECT_FALSE(seven_bit("hello\r\nworld\r"));
+  EXPECT_FALSE(seven_bit("\r"));
+  EXPECT_FALSE(seven_bit("a\rb\n"));
+  // Around the 32-byte blocks of the vector scan: the CR last in a block, its LF first in the
+  // next (or no next block, or no LF there).
+  for (size_t at : {30, 31, 32, 63, 64, 95}) {
+    std::string s(at + 40, 'a');
+    s[at] = '\r';
+    s[at + 1] = '\n';
+    EXPECT_TRUE(seven_bit(s)) << at;
+    s[at + 1] = 'b';
+    EXPECT_FALSE(seven_bit(s)) << at;
+    EXPECT_FALSE(seven_bit(s.substr(0, at + 1))) << at;
+  }
 }
 
 TEST(ForEachCanonicalPiece, GivesTheCanonicalFormInBoundedPieces) {

@@ -78,6 +78,8 @@ void ScanTail(ByteView body, size_t from, size_t& line_start, BodyScan& scan) {
   for (size_t i = from; i < body.size(); ++i) {
     const uint8_t b = body[i];
     if (b == 0 || b >= 0x80) scan.seven_bit_lines = false;
+    // A bare CR: see BodyScan::seven_bit_lines.
+    if (b == '\r' && (i + 1 == body.size() || body[i + 1] != '\n')) scan.seven_bit_lines = false;
     if (b == '\n') LineEnd(body, i, i == 0 || body[i - 1] != '\r', line_start, scan);
   }
 }
@@ -101,6 +103,9 @@ __attribute__((target("avx2"))) size_t ScanAvx2(ByteView body, size_t& line_star
     const uint32_t cr = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, cr_v)));
     const uint32_t after_cr = (cr << 1) | prev_cr;
     prev_cr = cr >> 31;
+    // A CR whose next byte (in this block, or the first of the next) is not LF is bare.
+    const uint32_t next_lf = (lf >> 1) | (i + 32 < n && p[i + 32] == '\n' ? 1u << 31 : 0);
+    if ((cr & ~next_lf) != 0) scan.seven_bit_lines = false;
     while (lf != 0) {
       const unsigned bit = static_cast<unsigned>(__builtin_ctz(lf));
       LineEnd(body, i + bit, (after_cr & (1u << bit)) == 0, line_start, scan);

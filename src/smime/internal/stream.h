@@ -20,10 +20,11 @@ struct BodyScan {
   // Offsets of the LFs not preceded by CR: canonical form (RFC 8551 §3.1.1) puts a CR before
   // each, so the canonical body is body.size() + bare_lf.size() bytes.
   std::vector<size_t> bare_lf;
-  // Every line is 7-bit text no longer than 998 octets (RFC 5322 §2.1.1) with no NUL and no line
-  // starting "From ": then no leaf of the body needs re-encoding for multipart/signed (RFC 8551
-  // §3.1.2) whatever its Content-Transfer-Encoding, which is what GMime's best-encoding filter
-  // decides on exactly these counts.
+  // Every line is 7-bit text no longer than 998 octets (RFC 5322 §2.1.1) with no NUL, no CR
+  // outside a CRLF and no line starting "From ": then no leaf of the body needs re-encoding for
+  // multipart/signed (RFC 8551 §3.1.2) whatever its Content-Transfer-Encoding. GMime's
+  // best-encoding filter decides on the same counts, except that it lets a bare CR pass; we do
+  // not (see PrepareLeaves in mime.cc).
   bool seven_bit_lines = true;
   // Some line starts with "--=-", the prefix of the multipart boundaries this module makes: only
   // then can a new boundary collide with the content (RFC 2046 §5.1.1), so only then must it be
