@@ -75,10 +75,6 @@ constexpr uint32_t kMaxOriginHeaderBytes = 64 * 1024;
 // A worker's scratch for a waking connection's first read: a TLS record's plaintext at most.
 // A request the fast path serves never leaves it, so an idle connection owns no read buffer.
 constexpr size_t kReadScratchBytes = 16 * 1024;
-// A pooled origin connection used this recently is taken without probing it (one system call
-// saved per request under load); if the origin closed it meanwhile, an idempotent request is
-// retried on a fresh connection.
-constexpr auto kTrustIdleOrigin = std::chrono::seconds(1);
 // How often each I/O thread looks for expired deadlines.
 constexpr auto kSweepInterval = std::chrono::milliseconds(250);
 // While the gateway waits on the origin, the client's deadline is the origin's plus this: the
@@ -264,12 +260,16 @@ class Connection {
   // (SSL_set_fd), and a coroutine still waiting on the origin would otherwise write TLS records
   // into, or read from, whatever connection the kernel gives that number next.
   void CloseClient() {
+    client_closed_ = true;
     client_deadline_ = SteadyClock::time_point::max();
     beast::error_code ignored;
     client_.shutdown(Socket::shutdown_both, ignored);
     client_.cancel(ignored);
   }
   bool idle() const { return idle_; }
+  // Whether the client side was ended (CloseClient) or its deadline has passed, the sweep not
+  // having run yet.
+  bool ClientEnded() const { return client_closed_ || CoarseNow() >= client_deadline_; }
 
  protected:
   void ClientDeadline(std::chrono::milliseconds timeout) {
@@ -303,6 +303,7 @@ class Connection {
 
  private:
   std::list<Connection*>::iterator position_;
+  bool client_closed_ = false;
   SteadyClock::time_point client_deadline_ = SteadyClock::time_point::max();
   Socket* upstream_ = nullptr;
   SteadyClock::time_point upstream_deadline_ = SteadyClock::time_point::max();
@@ -355,15 +356,18 @@ class GatewayImpl {
     return options_.redirect_https_port != 0 ? options_.redirect_https_port : HttpsPort();
   }
 
-  // The worker's current site table (refreshed when ReplaceSites installed a new one).
-  const SiteTable& Sites(Worker& worker) {
+  // The worker's current site table (refreshed when ReplaceSites installed a new one). A request
+  // keeps the returned pointer as long as it uses a Site from the table: after a reload the
+  // worker's own reference goes with the next request that asks, while this one may still be
+  // waiting on its origin.
+  std::shared_ptr<const SiteTable> Sites(Worker& worker) {
     uint64_t generation = sites_generation_.load(std::memory_order_acquire);
     if (worker.sites_generation != generation) {
       std::lock_guard<std::mutex> lock(sites_mu_);
       worker.sites = sites_;
       worker.sites_generation = sites_generation_.load(std::memory_order_relaxed);
     }
-    return *worker.sites;
+    return worker.sites;
   }
 
   // Metrics (no-ops without a registry).
@@ -501,7 +505,7 @@ class Session final : public Connection {
   // The fast path's steps that need the parsed heads, kept out of the coroutine so that its frame
   // (allocated per request) stays small.
   struct FastRequest {
-    const Site* site = nullptr;
+    std::shared_ptr<const Site> site;  // shares ownership of its site table (see Sites)
     std::string host;
     size_t size = 0;  // the origin's request head, written to out
     bool head = false;
@@ -532,12 +536,18 @@ class Session final : public Connection {
                    Outcome& outcome);
   Task<bool> AnswerPlainHttp(RequestParser& parser, const std::string& host, Outcome& outcome);
   // Sends a short response; closes afterwards unless keep_alive. Returns keep_alive && sent.
+  // For a HEAD request (head_request) the body is left out and its Content-Length kept (RFC 9110
+  // §9.3.2).
   Task<bool> Respond(int status, std::string_view content_type, std::string_view body,
-                     bool keep_alive, unsigned version, std::string_view location = {});
+                     bool keep_alive, unsigned version, bool head_request,
+                     std::string_view location = {});
   Task<void> Tunnel(Upstream& upstream);
 
   // A pooled connection to site's origin that is still usable, or nullptr.
   std::unique_ptr<Upstream> TakeIdleOrigin(const Site& site);
+  // Returns upstream, whose last response has been read whole, to the pool for site's origin
+  // when it can carry another request; otherwise it is closed.
+  void PoolOrigin(std::unique_ptr<Upstream> upstream, const Site& site);
   // Connects upstream to site's origin under the connect timeout: 0, or the status to answer
   // (502 refused, 504 timed out; counted).
   Task<int> ConnectOrigin(Upstream& upstream, const Site& site);
@@ -600,6 +610,9 @@ Task<bool> Session<Stream>::Run() {
         co_return true;
       }
       woken_ = false;
+      // A wake-up for bytes OpenSSL already held is posted without the socket (AwaitRequest):
+      // the sweep or Stop may have ended this connection since, and it serves nothing more.
+      if (gateway_.stopping() || ClientEnded()) co_return false;
       // Read what is there into the worker's scratch; most requests are served from it by the
       // fast path, and only the general path's requests are copied into buffer_.
       char* scratch = worker_.read_scratch.get();
@@ -637,7 +650,7 @@ Task<bool> Session<Stream>::Run() {
         outcome.status = status;
         co_await Respond(status, "text/plain; charset=utf-8",
                          status == 431 ? "Request Header Fields Too Large\n" : "Bad Request\n",
-                         false, 11);
+                         false, 11, false);
       }
       co_return false;
     }
@@ -711,7 +724,8 @@ bool Session<Stream>::PrepareFastRequest(std::string_view bytes, char* out, size
   if constexpr (!kTls) {
     if (options_.redirect_http || AcmeChallengeToken(request.target)) return false;
   }
-  const Site* site = gateway_.Sites(worker_).Find(*host);
+  std::shared_ptr<const SiteTable> table = gateway_.Sites(worker_);
+  const Site* site = table->Find(*host);
   if (site == nullptr || (kTls && site->config.name != tls_site_)) return false;
 
   // The origin's request head, by Proxy's rules: hop-by-hop fields dropped (RFC 9110 §7.6.1),
@@ -736,7 +750,7 @@ bool Session<Stream>::PrepareFastRequest(std::string_view bytes, char* out, size
   head << "for=" << ForwardedNode(remote_ip_) << ";host=" << ForwardedValue(*host)
        << ";proto=" << proto << "\r\n\r\n";
   if (!head.ok()) return false;
-  fast.site = site;
+  fast.site = std::shared_ptr<const Site>(std::move(table), site);
   fast.host = std::move(*host);
   fast.size = head.size();
   fast.head = request.method == "HEAD";
@@ -818,7 +832,7 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
     co_return FastResult::kNotFast;
   }
   // From here on the request is this path's.
-  const Site* site = request.site;
+  const Site* site = request.site.get();
   Outcome outcome;
   outcome.upstream = true;
   auto finish = [&](bool keep) {
@@ -830,7 +844,8 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
     outcome.status = status;
     outcome.upstream_time = SteadyClock::now() - start;
     std::string_view page = status == 504 ? kGatewayTimeoutPage : kBadGatewayPage;
-    bool more = co_await Respond(status, "text/html; charset=utf-8", page, request.keep_alive, 11);
+    bool more = co_await Respond(status, "text/html; charset=utf-8", page, request.keep_alive, 11,
+                                 request.head);
     co_return finish(more);
   };
 
@@ -956,22 +971,14 @@ Task<typename Session<Stream>::FastResult> Session<Stream>::FastProxy(std::strin
     outcome.bytes += pending;
   }
   UnwatchUpstream();
-  // Bytes beyond the response would be read as the next one's start: such a connection is
-  // not reused.
-  if (response.origin_keep_alive && upstream->buffer.size() == 0) {
-    auto& idle = worker_.pool[site->origin_key];
-    if (idle.size() < options_.max_idle_origin_connections) {
-      upstream->idle_since = CoarseNow();
-      idle.push_back(std::move(upstream));
-    }
-  }
+  if (response.origin_keep_alive) PoolOrigin(std::move(upstream), *site);
   co_return finish(keep_client);
 }
 
 template <class Stream>
 Task<bool> Session<Stream>::Respond(int status, std::string_view content_type,
                                     std::string_view body, bool keep_alive, unsigned version,
-                                    std::string_view location) {
+                                    bool head_request, std::string_view location) {
   if (gateway_.stopping()) keep_alive = false;
   std::string head = "HTTP/1.1 ";
   head += std::to_string(status);
@@ -994,7 +1001,10 @@ Task<bool> Session<Stream>::Respond(int status, std::string_view content_type,
   }
   head += "\r\n\r\n";
   ClientDeadline(options_.client_io_timeout);
-  std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(body)};
+  // RFC 9110 §9.3.2: the response to HEAD has no content; a body sent anyway would be read by
+  // the client as the start of the next response on this connection.
+  std::array<asio::const_buffer, 2> buffers = {
+      asio::buffer(head), asio::buffer(head_request ? std::string_view() : body)};
   auto [ec, n] = co_await asio::async_write(stream_, buffers, kUseTuple);
   co_return !ec && keep_alive;
 }
@@ -1006,12 +1016,13 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
   Outcome outcome;
   const bool keep_alive = parser.keep_alive();
   const unsigned version = request.version();
+  const bool head = request.method() == http::verb::head;
   // A request whose body we do not read leaves the connection unusable.
   const bool body_pending = !parser.is_done();
   auto refuse = [&](int status, std::string_view text) -> Task<bool> {
     outcome.status = status;
     co_return co_await Respond(status, "text/plain; charset=utf-8", text,
-                               keep_alive && !body_pending, version);
+                               keep_alive && !body_pending, version, head);
   };
 
   // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host or with several.
@@ -1056,7 +1067,7 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
   if (request.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
     outcome.status = 400;
     co_await Respond(400, "text/plain; charset=utf-8", "Bad Request: Transfer-Encoding\n", false,
-                     version);
+                     version, head);
     Record(request, host.value_or(""), nullptr, outcome, start);
     co_return false;
   }
@@ -1082,7 +1093,7 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
       if (!only_chunked) {
         outcome.status = 501;
         co_await Respond(501, "text/plain; charset=utf-8", "Not Implemented: Transfer-Encoding\n",
-                         false, version);
+                         false, version, head);
         Record(request, host.value_or(""), nullptr, outcome, start);
         co_return false;
       }
@@ -1098,7 +1109,8 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
     }
   }
   if (!host) host = sni_;  // HTTP/1.0 without Host: the TLS server name, if any
-  const SiteTable& table = gateway_.Sites(worker_);
+  // Held until the request ends: site below points into it across the waits on the origin.
+  const std::shared_ptr<const SiteTable> table = gateway_.Sites(worker_);
 
   if constexpr (!kTls) {
     // RFC 8555 §8.3: http-01 is answered on port 80, before any redirect.
@@ -1108,18 +1120,18 @@ Task<bool> Session<Stream>::Handle(RequestParser& parser) {
       outcome.status = answer ? 200 : 404;
       bool more = co_await Respond(outcome.status, "application/octet-stream",
                                    answer ? std::string_view(*answer) : "not found\n",
-                                   keep_alive && !body_pending, version);
+                                   keep_alive && !body_pending, version, head);
       Record(request, *host, nullptr, outcome, start);
       co_return more;
     }
     if (options_.redirect_http) {
       bool more = co_await AnswerPlainHttp(parser, *host, outcome);
-      Record(request, *host, table.Find(*host), outcome, start);
+      Record(request, *host, table->Find(*host), outcome, start);
       co_return more;
     }
   }
 
-  const Site* site = host->empty() ? nullptr : table.Find(*host);
+  const Site* site = host->empty() ? nullptr : table->Find(*host);
   if (kTls && site != nullptr && site->config.name != tls_site_) site = nullptr;
   if (site == nullptr) {
     // RFC 9110 §15.5.20: 421 for a request this connection cannot serve (another site's name
@@ -1138,20 +1150,20 @@ Task<bool> Session<Stream>::AnswerPlainHttp(RequestParser& parser, const std::st
                                             Outcome& outcome) {
   auto& request = parser.get();
   bool keep_alive = parser.keep_alive() && parser.is_done();
-  const SiteTable& table = gateway_.Sites(worker_);
-  if (table.Find(host) == nullptr) {
+  const bool head = request.method() == http::verb::head;
+  if (gateway_.Sites(worker_)->Find(host) == nullptr) {
     outcome.status = 404;
     co_return co_await Respond(404, "text/plain; charset=utf-8", "No site here\n", keep_alive,
-                               request.version());
+                               request.version(), head);
   }
   // RFC 9110 §15.4.2/§15.4.9: 301 for GET and HEAD; 308 keeps the method and body of others.
-  bool safe = request.method() == http::verb::get || request.method() == http::verb::head;
+  bool safe = request.method() == http::verb::get || head;
   outcome.status = safe ? 301 : 308;
   std::string location =
       RedirectLocation(host, gateway_.redirect_port(),
                        std::string_view(request.target().data(), request.target().size()));
   co_return co_await Respond(outcome.status, "text/plain; charset=utf-8", "Moved to HTTPS\n",
-                             keep_alive, request.version(), location);
+                             keep_alive, request.version(), head, location);
 }
 
 template <class Stream>
@@ -1169,7 +1181,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     if (!EqualsIgnoreCase(expect->value(), "100-continue")) {
       outcome.status = 417;
       co_return co_await Respond(417, "text/plain; charset=utf-8", "Expectation Failed\n", false,
-                                 client_version);
+                                 client_version, head);
     }
     expect_continue = client_version >= 11;
   }
@@ -1256,7 +1268,7 @@ Task<bool> Session<Stream>::Proxy(RequestParser& parser, const Site& site, const
     outcome.upstream_time = SteadyClock::now() - upstream_start;
     std::string_view page = status == 504 ? kGatewayTimeoutPage : kBadGatewayPage;
     co_return co_await Respond(status, "text/html; charset=utf-8", page,
-                               client_keep_alive && parser.is_done(), client_version);
+                               client_keep_alive && parser.is_done(), client_version, head);
   };
 
   for (int attempt = 0;; ++attempt) {
@@ -1372,7 +1384,7 @@ Task<bool> Session<Stream>::ForwardResponse(ResponseParser& response,
     UnwatchUpstream();
     outcome.status = 502;
     co_return co_await Respond(502, "text/html; charset=utf-8", kBadGatewayPage,
-                               context.keep_client, context.client_version);
+                               context.keep_client, context.client_version, context.head);
   }
   const bool upgraded = status == 101;
   bool origin_keep_alive = response.keep_alive();
@@ -1476,14 +1488,20 @@ Task<bool> Session<Stream>::ForwardResponse(ResponseParser& response,
     co_await Tunnel(*upstream);
     co_return false;
   }
-  if (origin_keep_alive && response.is_done()) {
-    auto& idle = worker_.pool[site.origin_key];
-    if (idle.size() < options_.max_idle_origin_connections) {
-      upstream->idle_since = CoarseNow();
-      idle.push_back(std::move(upstream));
-    }
-  }
+  if (origin_keep_alive && response.is_done()) PoolOrigin(std::move(upstream), site);
   co_return keep_client;
+}
+
+template <class Stream>
+void Session<Stream>::PoolOrigin(std::unique_ptr<Upstream> upstream, const Site& site) {
+  // Bytes beyond the response (an origin that sent more than it framed) would be read as the
+  // next request's response, whichever client sent it: such a connection is never reused. Nor
+  // is one the sweep closed while its response was being written to the client.
+  if (upstream->buffer.size() != 0 || upstream_timed_out_ || !upstream->socket.is_open()) return;
+  auto& idle = worker_.pool[site.origin_key];
+  if (idle.size() >= options_.max_idle_origin_connections) return;
+  upstream->idle_since = CoarseNow();
+  idle.push_back(std::move(upstream));
 }
 
 template <class Stream>
@@ -1494,10 +1512,12 @@ std::unique_ptr<Upstream> Session<Stream>::TakeIdleOrigin(const Site& site) {
   while (!idle.empty()) {
     std::unique_ptr<Upstream> candidate = std::move(idle.back());
     idle.pop_back();
-    SteadyClock::duration idle_for = CoarseNow() - candidate->idle_since;
-    if (idle_for >= options_.origin_idle_timeout) continue;
-    if (idle_for < kTrustIdleOrigin) return candidate;
-    // A closed or chattering idle connection is useless: peek without blocking.
+    if (CoarseNow() - candidate->idle_since >= options_.origin_idle_timeout) continue;
+    if (candidate->buffer.size() != 0) continue;
+    // A closed or chattering idle connection is useless: peek without blocking, every time. An
+    // idle origin connection that has anything to read holds bytes no request asked for (an
+    // origin that sent more than it framed, or its close): the next request would take them for
+    // its response, so however recently it was used it is closed here.
     char probe;
     ssize_t r = ::recv(candidate->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return candidate;

@@ -4,6 +4,7 @@
 #include "gateway/proxy.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <algorithm>
 
@@ -68,6 +69,15 @@ class GatewayTest : public ::testing::Test {
     EXPECT_TRUE(
         client.Write("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "\r\n"));
     return client.ReadResponse();
+  }
+
+  // Starts a gateway whose HTTP listener proxies instead of redirecting and connects client to
+  // it: one connection can then ask for every site.
+  void StartPlainProxy(Client& client) {
+    GatewayOptions options;
+    options.redirect_http = false;
+    StartGateway(options);
+    ASSERT_TRUE(client.ConnectPlain(gateway_->HttpPort()));
   }
 
   testing::StaticCertificateSource source_;
@@ -390,6 +400,36 @@ TEST_F(GatewayTest, AnswersBadGatewayWhenTheOriginIsDown) {
   EXPECT_EQ(Get(client, "down.test", "/").status, 502);
 }
 
+TEST_F(GatewayTest, AnswersHeadWithoutContentWhenTheGatewayAnswersItself) {
+  // RFC 9110 §9.3.2: no content in a response to HEAD. A page sent anyway would be read as the
+  // start of the next response on the connection.
+  StartGateway();
+  Client client;
+  ASSERT_TRUE(client.ConnectTls(gateway_->HttpsPort(), "down.test")) << client.error();
+  auto head = [&](const std::string& host, const std::string& extra) {
+    EXPECT_TRUE(client.Write("HEAD /x HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "\r\n"));
+    return client.ReadResponse(/*head=*/true);
+  };
+  Response fast = head("down.test", "");  // the fast path's 502
+  EXPECT_EQ(fast.status, 502);
+  EXPECT_NE(fast.Header("Content-Length").value_or("0"), "0");  // the length a GET would get
+  // A Connection option leaves the request to the general path.
+  EXPECT_EQ(head("down.test", "X-Opt: 1\r\nConnection: x-opt\r\n").status, 502);
+  EXPECT_EQ(head("a.test", "").status, 421);  // another site's name on this connection
+  Response get = Get(client, "down.test", "/");
+  EXPECT_EQ(get.status, 502);
+  EXPECT_NE(get.body.find("502 Bad Gateway"), std::string::npos) << get.body;
+  EXPECT_EQ(get.Header("Content-Length").value_or(""), fast.Header("Content-Length").value_or(""));
+
+  Client plain;  // the HTTP listener's redirect
+  ASSERT_TRUE(plain.ConnectPlain(gateway_->HttpPort()));
+  ASSERT_TRUE(plain.Write("HEAD / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  EXPECT_EQ(plain.ReadResponse(/*head=*/true).status, 301);
+  Response redirect = Get(plain, "a.test", "/");
+  EXPECT_EQ(redirect.status, 301);
+  EXPECT_EQ(redirect.body, "Moved to HTTPS\n");
+}
+
 TEST_F(GatewayTest, AnswersGatewayTimeoutWhenTheOriginIsSlow) {
   GatewayOptions options;
   options.origin_read_timeout = std::chrono::milliseconds(500);
@@ -445,6 +485,31 @@ TEST_F(GatewayTest, RetriesOnlyIdempotentRequestsOnAClosedPooledConnection) {
       client.Write("POST /close-on-post HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n"));
   EXPECT_EQ(client.ReadResponse().status, 502);
   EXPECT_EQ(origin_.requests(), 4);
+}
+
+// An origin that sends more than the response it framed: those bytes answer no request, and the
+// pooled connection holding them must not carry the next one, of any site on that origin. The
+// plain listener serves a.test and b.test on one client connection, so from one I/O thread's
+// origin connection pool.
+TEST_F(GatewayTest, NeverPassesOnBytesAnOriginSentBehindItsResponse) {
+  Client client;
+  ASSERT_NO_FATAL_FAILURE(StartPlainProxy(client));
+  // Right behind a chunked response (read by the general path), in the same write.
+  EXPECT_EQ(Get(client, "a.test", "/extra-now").body, "ok");
+  EXPECT_EQ(Get(client, "a.test", "/one").body, "origin ok /one");
+  EXPECT_EQ(Get(client, "b.test", "/two").body, "origin ok /base/two");
+}
+
+TEST_F(GatewayTest, NeverPassesOnBytesAnOriginSentAfterItsResponse) {
+  Client client;
+  ASSERT_NO_FATAL_FAILURE(StartPlainProxy(client));
+  // Once the response has gone out (the fast path) and its connection is back in the pool.
+  for (int i = 1; i <= 2; ++i) {
+    EXPECT_EQ(Get(client, "a.test", "/extra-later").body, "ok");
+    ASSERT_TRUE(testing::Eventually([&] { return origin_.unasked_sent() == i; }));
+    EXPECT_EQ(Get(client, i == 1 ? "a.test" : "b.test", "/next").body,
+              i == 1 ? "origin ok /next" : "origin ok /base/next");
+  }
 }
 
 TEST_F(GatewayTest, RelaysChunkedBodiesBothWays) {
@@ -681,6 +746,47 @@ TEST_F(GatewayTest, ReplacedSitesApplyToNewRequests) {
   sites[0].origin = "ftp://nope";
   EXPECT_FALSE(gateway_->ReplaceSites(sites).has_value());
   EXPECT_EQ(Get(client, "a.test", "/").status, 200);
+}
+
+TEST_F(GatewayTest, AnswersRequestsInFlightWhileSitesAreReplaced) {
+  // A reload frees the previous site table once no request holds it. Freed memory is overwritten
+  // (glibc's M_PERTURB) so that a request still reading a replaced Site fails here even without
+  // a sanitizer.
+  mallopt(M_PERTURB, 0xa5);
+  StartGateway();
+  const std::vector<SiteConfig> sites = Sites();
+  std::atomic<bool> done{false};
+  std::thread reloader([&] {
+    while (!done) {
+      EXPECT_TRUE(gateway_->ReplaceSites(sites).has_value());
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  // Several keep-alive connections per I/O thread, each waiting on a slow origin while the
+  // others' requests pick up new tables; half of the requests take the general path.
+  std::atomic<int> right{0};
+  std::vector<std::thread> clients;
+  constexpr int kClients = 6, kRequests = 20;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      Client client;
+      if (!client.ConnectTls(gateway_->HttpsPort(), "a.test")) return;
+      for (int i = 0; i < kRequests; ++i) {
+        Response r = Get(client, "a.test", "/sleep?ms=20",
+                         i % 2 == 0 ? "" : "X-Opt: 1\r\nConnection: x-opt\r\n");
+        if (r.status != 200 || r.body != "slept" ||
+            r.Header("Strict-Transport-Security") != "max-age=600; includeSubDomains") {
+          return;
+        }
+        ++right;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  done = true;
+  reloader.join();
+  mallopt(M_PERTURB, 0);
+  EXPECT_EQ(right.load(), kClients * kRequests);
 }
 
 TEST_F(GatewayTest, StopLetsAnInFlightRequestFinish) {

@@ -436,6 +436,9 @@ inline uint64_t PeakRss() {
 //   /stall-body?ms=N    200 with 64 KiB of 'x', a pause of N ms, then "later"
 //   /close-on-post      closes the connection without an answer for POST, else 200
 //   /reply-then-close   200 (claiming keep-alive), then closes the connection
+//   /extra-now          200 "ok" chunked, and in the same write a whole response nobody asked
+//                       for (200 "unasked")
+//   /extra-later        200 "ok", then after 50 ms a response nobody asked for (200 "unasked")
 //   /ws-silent          101 for "Upgrade: websocket", then neither reads nor writes
 //   /ws                 101 for "Upgrade: websocket", then echoes bytes
 //   anything else       200 "origin ok <path>"
@@ -463,6 +466,8 @@ class Origin {
   int connections() const { return connections_.load(); }
   int requests() const { return requests_.load(); }
   uint64_t last_upload_bytes() const { return last_upload_.load(); }
+  // Responses sent that no request asked for (/extra-now, /extra-later).
+  int unasked_sent() const { return unasked_sent_.load(); }
 
  private:
   void AcceptLoop() {
@@ -602,6 +607,18 @@ class Origin {
       } else if (target == "/reply-then-close") {
         Reply(fd, "closing");
         return Done(fd);
+      } else if (target == "/extra-now") {
+        if (!SendAll(fd,
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" +
+                         std::string(kUnasked))) {
+          return Done(fd);
+        }
+        ++unasked_sent_;
+      } else if (target == "/extra-later") {
+        if (!Reply(fd, "ok")) return Done(fd);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (!SendAll(fd, kUnasked)) return Done(fd);
+        ++unasked_sent_;
       } else if (target == "/ws-silent") {
         SendAll(fd,
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -626,6 +643,8 @@ class Origin {
       }
     }
   }
+  static constexpr std::string_view kUnasked =
+      "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nunasked";
   static bool Reply(int fd, const std::string& body) {
     std::string out =
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nKeep-Alive: timeout=5\r\n"
@@ -646,6 +665,7 @@ class Origin {
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
   std::atomic<uint64_t> last_upload_{0};
+  std::atomic<int> unasked_sent_{0};
   std::thread accept_thread_;
   std::mutex mu_;
   std::vector<int> open_;
