@@ -225,7 +225,13 @@ Result<std::shared_ptr<const ChainValidator::Issuer>> ChainValidator::IssuerFor(
   if (auto cached = Lookup(chain[index])) {
     if (!Equal(cached->subject, expected_subject))
       return Fail(ErrorCode::kPolicy, Cert(index) + " is not the issuer of " + Cert(index - 1));
-    return cached;
+    // The cached path stands for this submission only if the rest of the submitted chain is that
+    // path (or leaves out its root, RFC 6962 §4.1); otherwise the rest is checked as if nothing
+    // were cached, so that the same submission gets the same answer whatever came before it.
+    size_t rest = chain.size() - index;
+    bool same = rest <= cached->path_ders.size();
+    for (size_t k = 1; same && k < rest; ++k) same = Equal(*cached->path_ders[k], chain[index + k]);
+    if (same) return cached;
   }
   internal::CertView view;
   std::string error;

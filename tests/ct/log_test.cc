@@ -384,6 +384,13 @@ TEST(ChainTest, RefusesChainsThatDoNotReachAnAcceptedRoot) {
   EXPECT_TRUE(validator.Validate({mine.Der(), pki.intermediate.Der()}, false, now));
   EXPECT_EQ(validator.CachedIssuers(), 2u)
       << "the root and the intermediate, cached once by fingerprint";
+  // With the intermediate cached, junk or a foreign root after it is refused as it is on a cold
+  // validator, and the real root after it is accepted.
+  Bytes junk = {0x30, 0x03, 0x02, 0x01, 0x01};
+  EXPECT_FALSE(validator.Validate({mine.Der(), pki.intermediate.Der(), junk}, false, now));
+  EXPECT_FALSE(
+      validator.Validate({mine.Der(), pki.intermediate.Der(), other.root.Der()}, false, now));
+  EXPECT_TRUE(validator.Validate({mine.Der(), pki.intermediate.Der(), pki.root.Der()}, false, now));
   ChainValidator strict({pki.root}, {.reject_expired = true});
   EXPECT_FALSE(strict.Validate({mine.Der(), pki.intermediate.Der()}, false,
                                now + std::chrono::hours(24 * 400)));
