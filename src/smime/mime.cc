@@ -732,7 +732,7 @@ Result<Bytes> MimeMessage::Pkcs7Body() const {
       MimeMessage full = TRY(Parse(state_->input_bytes));
       return full.Pkcs7Body();
     }
-    Bytes der = internal::DecodeBase64Body(RawBody());
+    Bytes der = TRY(internal::DecodeBase64Body(RawBody()));
     if (der.empty()) return Fail(ErrorCode::kParse, "the application/pkcs7-mime body is empty");
     return der;
   }

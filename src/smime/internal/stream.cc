@@ -5,16 +5,19 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 
 namespace autoseal::smime::internal {
 namespace {
 
+std::atomic<bool> avx2_allowed{true};  // SetAvx2ForTesting
+
 // Decided once: the AVX2 paths run only where the CPU has AVX2 (the build targets plain x86-64).
 bool HaveAvx2() {
 #if defined(__x86_64__)
   static const bool have = __builtin_cpu_supports("avx2");
-  return have;
+  return have && avx2_allowed.load(std::memory_order_relaxed);
 #else
   return false;
 #endif
@@ -284,6 +287,8 @@ void ForEachCanonicalPiece(ByteView head, ByteView body, const std::vector<size_
 }
 
 void Base64Lines::Append(ByteView in, Bytes& out) {
+  // An empty view may have a null data(), which memcpy must not get even for 0 bytes.
+  if (in.empty()) return;
   size_t at = 0;
   if (carry_len_ > 0) {
     at = std::min(kLineBytes - carry_len_, in.size());
@@ -297,7 +302,7 @@ void Base64Lines::Append(ByteView in, Bytes& out) {
   if (lines > 0) EncodeLines(in.data() + at, lines, out, crlf_);
   at += lines * kLineBytes;
   carry_len_ = in.size() - at;
-  std::memcpy(carry_, in.data() + at, carry_len_);
+  if (carry_len_ > 0) std::memcpy(carry_, in.data() + at, carry_len_);
 }
 
 void Base64Lines::Finish(Bytes& out) {
@@ -314,7 +319,7 @@ size_t Base64Lines::EncodedSize(size_t n, bool crlf) {
   return n / kLineBytes * (kLineChars + eol) + (rest > 0 ? (rest + 2) / 3 * 4 + eol : 0);
 }
 
-Bytes DecodeBase64Body(ByteView text) {
+Result<Bytes> DecodeBase64Body(ByteView text) {
   static const auto* kValues = [] {
     auto* t = new std::array<uint8_t, 256>;
     t->fill(0xff);
@@ -345,7 +350,13 @@ Bytes DecodeBase64Body(ByteView text) {
     }
     if (r == end) break;
     const uint8_t c = *r++;
-    if (c == '=') break;
+    if (c == '=') {
+      // Padding ends the data; more base64 after it is a damaged or spliced body, which OpenSSL
+      // refuses too (RFC 2045 §6.8: "=" only at the end of the encoded data).
+      if (std::any_of(r, end, [&values](uint8_t x) { return (values[x] & 0x80) == 0; }))
+        return Fail(ErrorCode::kParse, "base64 body has data after its '=' padding");
+      break;
+    }
     const uint8_t v = values[c];
     if (v & 0x80) continue;
     acc = (acc << 6) | v;
@@ -379,6 +390,8 @@ void AdviseHugePages(const Bytes& buffer) {
   (void)buffer;
 #endif
 }
+
+void SetAvx2ForTesting(bool allowed) { avx2_allowed.store(allowed, std::memory_order_relaxed); }
 
 void AppendBase64Lines(Bytes& out, ByteView in, bool crlf) {
   out.reserve(out.size() + Base64Lines::EncodedSize(in.size(), crlf));

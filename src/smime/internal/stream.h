@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/error.h"
 
 namespace autoseal::smime::internal {
 
@@ -65,9 +66,10 @@ class Base64Lines {
 };
 
 // Decodes a base64 body as MIME readers do (RFC 2045 §6.8: characters outside the alphabet,
-// line breaks among them, are ignored; decoding ends at the first '='). kParse-free: damaged
-// input decodes to something the CMS parser then refuses.
-Bytes DecodeBase64Body(ByteView text);
+// line breaks among them, are ignored; decoding ends at the first '='). kParse when base64
+// characters follow that '=' (as OpenSSL); other damage decodes to something the CMS parser
+// then refuses.
+Result<Bytes> DecodeBase64Body(ByteView text);
 
 // A large buffer is a fresh mapping (glibc's mmap threshold tops out at 32 MB) whose every 4 KB
 // page faults on first write: a sixth of the time of a 25 MB message. This asks for transparent
@@ -77,5 +79,10 @@ void AdviseHugePages(const Bytes& buffer);
 
 // Base64Lines over all of in, appended to out.
 void AppendBase64Lines(Bytes& out, ByteView in, bool crlf = true);
+
+// Test hook: with false, the base64 encoder and ScanBody take their scalar paths even on a CPU
+// with AVX2 (the choice is otherwise made once per process), so a test run on such a machine
+// checks both; true restores the default. Takes effect for calls that start afterwards.
+void SetAvx2ForTesting(bool allowed);
 
 }  // namespace autoseal::smime::internal
