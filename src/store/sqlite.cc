@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "store/sqlite_testing.h"
+
 namespace autoseal::store {
 namespace {
 
@@ -143,6 +145,10 @@ class Connection {
   // Returns whether a transaction is open (SQLite may have rolled one back by itself after
   // an I/O error or a full disk).
   bool InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
+
+  // Rolls back the open transaction without preparing (or caching) a statement, so that it
+  // allocates nothing on our side and cannot throw; for unwinding after an exception.
+  void RollbackNoThrow() noexcept { sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr); }
 
   // Returns whether sql (prepared and cached on this connection) only reads.
   Result<bool> ReadOnly(std::string_view sql) {
@@ -442,15 +448,38 @@ class SqliteDatabase final : public Database {
       std::vector<Pending*> batch;
       batch.swap(queue_);
       queue_lock.unlock();
-      RunBatch(batch);
+      {
+        EndTurn end_turn(*this, batch);
+        try {
+          RunBatch(batch);
+        } catch (...) {
+          // Not a transaction function's exception (run() keeps those): the machinery itself
+          // failed (bad_alloc, a mutex's system_error). RunBatch rolled the group back; each
+          // member, this caller included, gets a failed Status instead of the exception.
+          end_turn.failure = std::current_exception();
+        }
+      }
       queue_lock.lock();
-      for (Pending* p : batch) p->done = true;
-      leading_ = false;
-      queue_cv_.notify_all();
     }
     queue_lock.unlock();
     if (mine.exception) std::rethrow_exception(mine.exception);
+    if (mine.group_failure && mine.status.has_value()) {
+      return Fail(ErrorCode::kInternal,
+                  "the group commit failed, so the transaction was rolled back: " +
+                      Describe(mine.group_failure));
+    }
     return std::move(mine.status);
+  }
+
+ public:
+  // Test seams (store/sqlite_testing.h).
+  size_t QueuedForTesting() {
+    std::lock_guard lock(queue_mu_);
+    return queue_.size();
+  }
+  void SetBeforeGroupCommitForTesting(std::function<void()> hook) {
+    Lock lock(*this);
+    before_group_commit_for_testing_ = std::move(hook);
   }
 
  private:
@@ -459,8 +488,41 @@ class SqliteDatabase final : public Database {
     const std::function<Status(Database&)>* fn;
     Status status = Ok();
     std::exception_ptr exception;  // thrown by fn on the leader's thread, rethrown on the caller's
-    bool done = false;             // guarded by queue_mu_
+    // Set when the leader's batch ended by an exception of its own: the group was rolled back.
+    std::exception_ptr group_failure;
+    bool done = false;  // guarded by queue_mu_
   };
+
+  // Ends the leader's turn however its batch ends: marks every member done, lets the next caller
+  // lead and wakes the waiters. Without it an exception out of RunBatch left leading_ set and
+  // done unset, and every waiter and every later writer waited forever. Only noexcept steps
+  // here (a failed Status is built later, on each caller's thread), so that it cannot fail
+  // while it runs.
+  struct EndTurn {
+    SqliteDatabase& db;
+    const std::vector<Pending*>& batch;
+    std::exception_ptr failure;  // set by the leader when RunBatch threw
+    ~EndTurn() {
+      std::lock_guard lock(db.queue_mu_);
+      for (Pending* p : batch) {
+        p->group_failure = failure;
+        p->done = true;
+      }
+      db.leading_ = false;
+      db.queue_cv_.notify_all();
+    }
+  };
+
+  // What an exception says, for an error message.
+  static std::string Describe(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      return ex.what();
+    } catch (...) {
+      return "an exception that is not a std::exception";
+    }
+  }
 
   // Holds writer_mu_, remembering the holder so that re-entry from a transaction function on
   // the same thread aborts with a clear message instead of deadlocking.
@@ -503,9 +565,23 @@ class SqliteDatabase final : public Database {
               "Database& passed to the function");
   }
 
-  // Runs a batch of transactions in one SQLite transaction on the writer connection.
+  // Runs a batch of transactions in one SQLite transaction on the writer connection. If it
+  // throws (an exception of the machinery, not of a transaction function), nothing of the batch
+  // is committed: the group is rolled back first.
   void RunBatch(const std::vector<Pending*>& batch) {
     Lock lock(*this);
+    try {
+      RunBatchLocked(batch);
+    } catch (...) {
+      // Not rolled back, the group's writes would stay in the open transaction, to fail every
+      // later BEGIN or to be committed by a later group. The statement is run without the
+      // statement cache, which could allocate.
+      if (writer_.InTransaction()) writer_.RollbackNoThrow();
+      throw;
+    }
+  }
+
+  void RunBatchLocked(const std::vector<Pending*>& batch) {
     auto run = [&](Pending& p, int depth) {
       try {
         p.status = RunInTransaction(writer_, depth, *p.fn);
@@ -536,6 +612,9 @@ class SqliteDatabase final : public Database {
         return;
       }
     }
+    if (before_group_commit_for_testing_) before_group_commit_for_testing_();
+    // Nothing may throw once COMMIT has succeeded: DoTransaction would report the committed
+    // transactions as failed.
     if (auto committed = writer_.Execute("COMMIT", {}); !committed) {
       if (writer_.InTransaction()) static_cast<void>(writer_.Execute("ROLLBACK", {}));
       fail_all(committed.error().WithContext("cannot commit"));
@@ -588,6 +667,7 @@ class SqliteDatabase final : public Database {
   std::mutex writer_mu_;
   std::atomic<std::thread::id> holder_;
   Connection writer_;
+  std::function<void()> before_group_commit_for_testing_;  // guarded by writer_mu_
 
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
@@ -697,6 +777,18 @@ Status Migrate(Connection& conn, const std::string& path, std::span<const Migrat
 }
 
 }  // namespace
+
+size_t QueuedTransactionsForTesting(Database& db) {
+  auto* sqlite = dynamic_cast<SqliteDatabase*>(&db);
+  CHECK_MSG(sqlite != nullptr, "QueuedTransactionsForTesting needs a database from OpenSqlite");
+  return sqlite->QueuedForTesting();
+}
+
+void SetBeforeGroupCommitForTesting(Database& db, std::function<void()> hook) {
+  auto* sqlite = dynamic_cast<SqliteDatabase*>(&db);
+  CHECK_MSG(sqlite != nullptr, "SetBeforeGroupCommitForTesting needs a database from OpenSqlite");
+  sqlite->SetBeforeGroupCommitForTesting(std::move(hook));
+}
 
 Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
                                              std::span<const Migration> migrations) {

@@ -8,11 +8,17 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <new>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "core/file.h"
+#include "store/sqlite_testing.h"
 
 namespace autoseal::store {
 namespace {
@@ -74,6 +80,77 @@ class SqliteTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::string path_;
 };
+
+// Runs fn on a thread of its own and returns whether it returned within a minute. This only turns
+// a hang into a failure (a normal run takes milliseconds); it asserts nothing about timing. On a
+// hang the thread is left running, so fn must own (share) everything it uses.
+bool ReturnsWithinAMinute(std::function<void()> fn) {
+  auto finished = std::make_shared<std::promise<void>>();
+  std::future<void> future = finished->get_future();
+  std::thread thread([fn = std::move(fn), finished] {
+    fn();
+    finished->set_value();
+  });
+  if (future.wait_for(std::chrono::minutes(1)) != std::future_status::ready) {
+    thread.detach();
+    return false;
+  }
+  thread.join();
+  return true;
+}
+
+// Runs the transactions fns as one group commit, each called from its own thread: a first
+// transaction holds the writer until all of them wait behind it. Returns their statuses (a
+// transaction that threw fails with the exception's message), or nothing if they had not all
+// returned within a minute.
+std::optional<std::vector<Status>> RunAsOneGroup(
+    std::shared_ptr<Database> db, std::vector<std::function<Status(Database&)>> fns) {
+  struct Shared {
+    std::promise<void> holding, release;
+    std::vector<Status> statuses;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->statuses.resize(fns.size(), Ok());
+  const size_t n = fns.size();
+  bool returned = ReturnsWithinAMinute([db, shared, fns = std::move(fns), n] {
+    std::thread holder([&] {
+      static_cast<void>(db->Transaction([&](Database&) -> Status {
+        shared->holding.set_value();
+        shared->release.get_future().wait();
+        return Ok();
+      }));
+    });
+    shared->holding.get_future().wait();
+    std::vector<std::thread> members;
+    for (size_t i = 0; i < n; ++i) {
+      members.emplace_back([&, i] {
+        try {
+          shared->statuses[i] = db->Transaction(fns[i]);
+        } catch (const std::exception& e) {
+          shared->statuses[i] = Fail(ErrorCode::kInternal, std::string("threw: ") + e.what());
+        }
+      });
+    }
+    while (QueuedTransactionsForTesting(*db) < n)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    shared->release.set_value();
+    holder.join();
+    for (auto& member : members) member.join();
+  });
+  if (!returned) return std::nullopt;
+  return shared->statuses;
+}
+
+// Whether a row with this serial is in certs.
+bool HasSerial(Database& db, const std::string& serial) {
+  auto row = db.QueryRow("SELECT 1 FROM certs WHERE serial = ?", {serial});
+  EXPECT_TRUE(row.has_value()) << row.error().message();
+  return row.has_value() && row->has_value();
+}
+
+Status Insert(Database& tx, const std::string& serial) {
+  return tx.Execute("INSERT INTO certs (serial) VALUES (?)", {serial});
+}
 
 TEST_F(SqliteTest, MigrationsRunOnceAcrossReopens) {
   {
@@ -573,6 +650,40 @@ TEST_F(SqliteTest, UsingTheOuterDatabaseInsideATransactionAborts) {
                  return db->Execute("INSERT INTO certs (serial) VALUES ('x')");
                })),
                "use the Database& passed to the function");
+}
+
+// An exception of the group-commit machinery itself (bad_alloc, a mutex's system_error; here
+// thrown by a test seam just before COMMIT) fails the whole group and rolls it back, and does not
+// leave the next callers waiting for a leader that has gone.
+TEST_F(SqliteTest, ExceptionInTheGroupCommitFailsTheGroupAndLaterTransactionsComplete) {
+  std::shared_ptr<Database> db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  SetBeforeGroupCommitForTesting(*db, [] { throw std::bad_alloc(); });
+  auto group = RunAsOneGroup(db, {[](Database& tx) { return Insert(tx, "a"); },
+                                  [](Database& tx) { return Insert(tx, "b"); }});
+  ASSERT_TRUE(group.has_value()) << "a member of the failed group never returned";
+  for (const Status& status : *group) {
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(status.error().code(), ErrorCode::kInternal) << status.error().message();
+  }
+
+  SetBeforeGroupCommitForTesting(*db, {});
+  auto next = RunAsOneGroup(db, {[](Database& tx) { return Insert(tx, "c"); },
+                                 [](Database& tx) { return Insert(tx, "d"); }});
+  ASSERT_TRUE(next.has_value()) << "a transaction after the failed group never returned";
+  for (const Status& status : *next) EXPECT_TRUE(status.has_value()) << status.error().message();
+  bool alone = false;
+  ASSERT_TRUE(ReturnsWithinAMinute([db, &alone] { alone = Insert(*db, "e").has_value(); }));
+  EXPECT_TRUE(alone);
+
+  db.reset();
+  auto reopened = Open(kSchemaV1);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_FALSE(HasSerial(*reopened, "a"));
+  EXPECT_FALSE(HasSerial(*reopened, "b"));
+  EXPECT_TRUE(HasSerial(*reopened, "c"));
+  EXPECT_TRUE(HasSerial(*reopened, "d"));
+  EXPECT_TRUE(HasSerial(*reopened, "e"));
 }
 
 }  // namespace
