@@ -70,7 +70,8 @@ Result<std::optional<EncryptedMessage>> SignAndEncryptStreamed(MimeMessage& mime
   if (encrypt.recipients.empty())
     return Fail(ErrorCode::kInvalidArgument, "no recipients to encrypt to");
   auto each_piece = [&payload](const std::function<void(ByteView)>& fn) {
-    internal::ForEachCanonicalPiece(AsBytes(payload->head), payload->body, payload->bare_lf, fn);
+    internal::ForEachCanonicalPiece(AsBytes(payload->head), payload->body, payload->bare_lf_count,
+                                    fn);
   };
 
   std::unique_ptr<SignStream> signer =

@@ -794,7 +794,7 @@ Result<std::optional<StreamedPayload>> MimeMessage::StreamPayload(const PayloadO
   p.head = HeadersText(state_->body()) + "\r\n";
   p.body = RawBody();
   if (!state_->scan) state_->scan = internal::ScanBody(p.body);
-  p.bare_lf = state_->scan->bare_lf;
+  p.bare_lf_count = state_->scan->bare_lf_count;
   p.has_our_boundary_prefix = state_->scan->has_our_boundary_prefix;
   return std::optional<StreamedPayload>(std::move(p));
 }
@@ -805,7 +805,7 @@ Result<Bytes> MimeMessage::Payload(const PayloadOptions& options) {
   Bytes out;
   out.reserve(p->size());
   internal::AdviseHugePages(out);
-  internal::ForEachCanonicalPiece(AsBytes(p->head), p->body, p->bare_lf,
+  internal::ForEachCanonicalPiece(AsBytes(p->head), p->body, p->bare_lf_count,
                                   [&out](ByteView piece) { out.insert(out.end(), piece.begin(), piece.end()); });
   return out;
 }

@@ -72,16 +72,17 @@ struct PayloadOptions {
 // Payload() in the pieces a streaming writer reads, without the copy: `head` is the body's header
 // fields as GMime writes them (with anything injected) and the blank line, CRLF; then comes
 // `body`, the input after the message's header section, whose canonical form has a CR before
-// each LF listed in `bare_lf` (RFC 8551 §3.1.1; internal::ForEachCanonicalPiece produces it).
+// each of its `bare_lf_count` bare LFs (RFC 8551 §3.1.1; internal::ForEachCanonicalPiece
+// produces it).
 // `body` borrows the parsed input.
 struct StreamedPayload {
   std::string head;
   ByteView body;
-  std::vector<size_t> bare_lf;
+  size_t bare_lf_count = 0;
   // Some body line starts "--=-" (the prefix of our boundaries, see MayContainDelimiter).
   bool has_our_boundary_prefix = false;
   // The size of the canonical payload.
-  size_t size() const { return head.size() + body.size() + bare_lf.size(); }
+  size_t size() const { return head.size() + body.size() + bare_lf_count; }
   // Whether dash_boundary ("--" and a boundary of ours) may occur in the payload (RFC 2046
   // §5.1.1: then it cannot delimit it). Searches the body only when a line starts like ours.
   bool MayContainDelimiter(std::string_view dash_boundary) const;

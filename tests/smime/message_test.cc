@@ -905,8 +905,8 @@ TEST_F(MessageTest, EncryptingASignedMessageLeavesItsSignatureIntact) {
       "caf\xc3\xa9\r\n--in\r\n"
       "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
       "AB\r\nCD\r\n--in--\r\n";
-  auto der = Signer(*alice_)->Sign(
-      AsBytes(entity), {.detached = true, .signing_time = pki_->now()});
+  auto der =
+      Signer(*alice_)->Sign(AsBytes(entity), {.detached = true, .signing_time = pki_->now()});
   ASSERT_TRUE(der.has_value()) << der.error().message();
   auto signed_msg = BuildMultipartSigned(
       {{"From", " alice@example.test"}, {"To", " bob@example.test"}, {"Subject", " signed"}},
@@ -940,10 +940,9 @@ TEST_F(MessageTest, EncryptingASignedMessageLeavesItsSignatureIntact) {
       if (sign_too) {
         MessageVerifyReport outer = VerifyMessage(dec->message, Trust());
         ASSERT_TRUE(outer.ok()) << (outer.Problems().empty() ? "" : outer.Problems().front());
-        plain = Str(ComposeMessage({{"From", " alice@example.test"},
-                                    {"To", " bob@example.test"},
-                                    {"Subject", " signed"}},
-                                   outer.content, Newline::kCrlf));
+        plain = Str(ComposeMessage(
+            {{"From", " alice@example.test"}, {"To", " bob@example.test"}, {"Subject", " signed"}},
+            outer.content, Newline::kCrlf));
         if (msg == forwarded) plain = Str(outer.content);
       }
       MessageVerifyReport r = VerifyMessage(AsBytes(inner(plain)), Trust());
@@ -953,12 +952,6 @@ TEST_F(MessageTest, EncryptingASignedMessageLeavesItsSignatureIntact) {
   }
 }
 
-}  // namespace
-}  // namespace autoseal::smime
-
-namespace autoseal::smime {
-namespace {
-
 TEST_F(MessageTest, ABareCrIsSignedAsQuotedPrintableAndVerifies) {
   // RFC 5322 §2.3 allows CR only in CRLF. Signed as it was, a bare CR breaks the signature: LF
   // output merges "\r\r\n" into "\r\n" and a trailing CR with the delimiter's line break, and
@@ -967,8 +960,9 @@ TEST_F(MessageTest, ABareCrIsSignedAsQuotedPrintableAndVerifies) {
   eo.recipients = {To(*bob_)};
   for (bool crlf : {false, true}) {
     for (std::string body : {std::string("hello\r\r\nworld\n"), std::string("hello\nworld\r")}) {
-      std::string head = "From: alice@example.test\nTo: bob@example.test\nSubject: t\n"
-                         "MIME-Version: 1.0\nContent-Type: text/plain\n\n";
+      std::string head =
+          "From: alice@example.test\nTo: bob@example.test\nSubject: t\n"
+          "MIME-Version: 1.0\nContent-Type: text/plain\n\n";
       if (crlf) {
         head = ToCrlfForTest(head);
         if (body.back() == '\n') body.replace(body.size() - 1, 1, "\r\n");

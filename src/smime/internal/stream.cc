@@ -70,7 +70,7 @@ inline void LineStart(ByteView body, size_t at, BodyScan& scan) {
 
 // A line ends at the LF at lf (its length counted with any CR, which errs on the safe side).
 inline void LineEnd(ByteView body, size_t lf, bool bare, size_t& line_start, BodyScan& scan) {
-  if (bare) scan.bare_lf.push_back(lf);
+  scan.bare_lf_count += bare;
   if (lf - line_start > kMaxLine) scan.seven_bit_lines = false;
   line_start = lf + 1;
   LineStart(body, line_start, scan);
@@ -252,7 +252,7 @@ BodyScan ScanBody(ByteView body) {
   return scan;
 }
 
-void ForEachCanonicalPiece(ByteView head, ByteView body, const std::vector<size_t>& bare_lf,
+void ForEachCanonicalPiece(ByteView head, ByteView body, size_t bare_lf_count,
                            const std::function<void(ByteView)>& emit) {
   // Runs at least this long go to emit as views; shorter ones are gathered so that a Unix
   // mailbox (every line break bare) still reaches the hash and cipher in large pieces.
@@ -276,11 +276,19 @@ void ForEachCanonicalPiece(ByteView head, ByteView body, const std::vector<size_
   };
   static constexpr uint8_t kCrlf[] = {'\r', '\n'};
   add(head);
-  size_t from = 0;
-  for (size_t lf : bare_lf) {
-    add(body.subspan(from, lf - from));
+  const uint8_t* data = body.data();
+  size_t from = 0;  // the start of the run not yet added
+  size_t at = 0;    // where the search for the next LF goes on
+  for (size_t left = bare_lf_count; left > 0;) {
+    const auto* lf = static_cast<const uint8_t*>(std::memchr(data + at, '\n', body.size() - at));
+    CHECK(lf != nullptr);  // fewer bare LFs than bare_lf_count: not the count of this body
+    const size_t i = static_cast<size_t>(lf - data);
+    at = i + 1;
+    if (i > 0 && data[i - 1] == '\r') continue;
+    add(body.subspan(from, i - from));
     add(ByteView(kCrlf, 2));
-    from = lf + 1;
+    from = at;
+    --left;
   }
   add(body.subspan(from));
   flush();

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <functional>
 #include <string_view>
-#include <vector>
 
 #include "core/bytes.h"
 #include "core/error.h"
@@ -18,9 +17,10 @@ namespace autoseal::smime::internal {
 
 // What one pass over a message body found.
 struct BodyScan {
-  // Offsets of the LFs not preceded by CR: canonical form (RFC 8551 §3.1.1) puts a CR before
-  // each, so the canonical body is body.size() + bare_lf.size() bytes.
-  std::vector<size_t> bare_lf;
+  // How many LFs are not preceded by CR: canonical form (RFC 8551 §3.1.1) puts a CR before each,
+  // so the canonical body is body.size() + bare_lf_count bytes. A count, not their offsets: a
+  // body of bare LFs would need eight bytes of offset per byte of input.
+  size_t bare_lf_count = 0;
   // Every line is 7-bit text no longer than 998 octets (RFC 5322 §2.1.1) with no NUL, no CR
   // outside a CRLF and no line starting "From ": then no leaf of the body needs re-encoding for
   // multipart/signed (RFC 8551 §3.1.2) whatever its Content-Transfer-Encoding. GMime's
@@ -40,11 +40,12 @@ struct BodyScan {
 // Scans body once (AVX2 when the CPU has it).
 BodyScan ScanBody(ByteView body);
 
-// Calls emit with the canonical form of head followed by body (a CR before each LF of bare_lf,
-// which must be ScanBody(body).bare_lf), in order, in pieces of at most kCanonicalPiece bytes.
-// Long runs are passed as views into body (no copy); short lines are gathered into one buffer.
+// Calls emit with the canonical form of head followed by body (a CR before each bare LF; there
+// are bare_lf_count of them, which must be ScanBody(body).bare_lf_count), in order, in pieces of
+// at most kCanonicalPiece bytes. Long runs are passed as views into body (no copy); short lines
+// are gathered into one buffer. Past the last bare LF the body is not searched again.
 inline constexpr size_t kCanonicalPiece = size_t{64} << 10;
-void ForEachCanonicalPiece(ByteView head, ByteView body, const std::vector<size_t>& bare_lf,
+void ForEachCanonicalPiece(ByteView head, ByteView body, size_t bare_lf_count,
                            const std::function<void(ByteView)>& emit);
 
 // RFC 2045 §6.8 base64 in lines of 76 characters ended by CRLF (or LF, for messages kept in Unix
