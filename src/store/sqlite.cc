@@ -146,9 +146,42 @@ class Connection {
   // an I/O error or a full disk).
   bool InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
 
-  // Rolls back the open transaction without preparing (or caching) a statement, so that it
-  // allocates nothing on our side and cannot throw; for unwinding after an exception.
-  void RollbackNoThrow() noexcept { sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr); }
+  // Rolls back the whole open transaction. Runs ROLLBACK without the statement cache, so that
+  // nothing on our side allocates and it can run while unwinding. Returns whether the connection
+  // is now outside any transaction; if it is not, rollback_failed() is set until a later
+  // Rollback succeeds.
+  bool Rollback() noexcept {
+    if (!fail_rollbacks_for_testing_)
+      sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    rollback_failed_ = InTransaction();
+    return !rollback_failed_;
+  }
+
+  // Undoes and closes the savepoint (ROLLBACK TO, then RELEASE). If that fails while the
+  // transaction is still open, sets rollback_failed(): the savepoint's writes may still be in
+  // the transaction, and only a Rollback of the whole transaction removes them.
+  void RollbackTo(const std::string& savepoint) {
+    const bool undone = !fail_rollbacks_for_testing_ &&
+                        Execute("ROLLBACK TO " + savepoint, {}).has_value() &&
+                        Execute("RELEASE " + savepoint, {}).has_value();
+    if (!undone && InTransaction()) rollback_failed_ = true;
+  }
+
+  // Whether a rollback failed inside the open transaction: it holds writes that some caller was
+  // told failed, so it must not commit.
+  bool rollback_failed() const { return rollback_failed_; }
+
+  // Takes over other's SQLite connection and drops our own (closing it rolls back whatever
+  // transaction it had open). References to this Connection stay valid.
+  void Replace(Connection&& other) {
+    cache_.clear();  // statements go before the connection they belong to
+    cache_ = std::move(other.cache_);
+    db_ = std::move(other.db_);
+    rollback_failed_ = false;
+  }
+
+  // Test seam (SetRollbacksFailForTesting): every rollback reports failure without running.
+  void set_fail_rollbacks_for_testing(bool fail) { fail_rollbacks_for_testing_ = fail; }
 
   // Returns whether sql (prepared and cached on this connection) only reads.
   Result<bool> ReadOnly(std::string_view sql) {
@@ -281,6 +314,8 @@ class Connection {
   // Declared first so that it is destroyed last, after the statements that belong to it.
   SqlitePtr db_;
   std::unordered_map<std::string, StatementPtr, StringHash, std::equal_to<>> cache_;
+  bool rollback_failed_ = false;
+  bool fail_rollbacks_for_testing_ = false;
 };
 
 // Runs fn inside a transaction (depth 0: BEGIN IMMEDIATE) or a savepoint (nested), handing it a
@@ -310,8 +345,17 @@ class TransactionDatabase final : public Database {
 };
 
 Status RunInTransaction(Connection& conn, int depth, const std::function<Status(Database&)>& fn) {
+  auto rollback_failed = [] {
+    return Fail(ErrorCode::kDatabase,
+                "a rollback inside this transaction failed, so all of it is rolled back");
+  };
+  // Nothing may be added to a transaction that can no longer commit.
+  if (conn.rollback_failed()) return rollback_failed();
   const std::string savepoint = "autoseal_" + std::to_string(depth);
-  // Undoes the transaction unless it committed, also if fn throws.
+  // Undoes the transaction unless it committed, also if fn throws. Once a rollback has failed,
+  // a savepoint's rollback is not tried: it could leave the failed one's writes in place (after
+  // a failed ROLLBACK TO, RELEASE merges them into the enclosing transaction), so only a
+  // ROLLBACK of the whole transaction, by depth 0 or the group's leader, undoes them.
   struct Undo {
     Connection& conn;
     int depth;
@@ -320,10 +364,9 @@ Status RunInTransaction(Connection& conn, int depth, const std::function<Status(
     ~Undo() {
       if (!armed || !conn.InTransaction()) return;
       if (depth == 0) {
-        static_cast<void>(conn.Execute("ROLLBACK", {}));
-      } else {
-        static_cast<void>(conn.Execute("ROLLBACK TO " + savepoint, {}));
-        static_cast<void>(conn.Execute("RELEASE " + savepoint, {}));
+        conn.Rollback();
+      } else if (!conn.rollback_failed()) {
+        conn.RollbackTo(savepoint);
       }
     }
   };
@@ -335,6 +378,8 @@ Status RunInTransaction(Connection& conn, int depth, const std::function<Status(
   Undo undo{conn, depth, savepoint};
   TransactionDatabase tx(conn, depth + 1);
   TRY(fn(tx));
+  // fn may have gone on after a nested transaction failed and could not be rolled back.
+  if (conn.rollback_failed()) return rollback_failed();
   if (depth == 0) {
     TRY_CONTEXT(conn.Execute("COMMIT", {}), "cannot commit");
   } else {
@@ -379,6 +424,25 @@ Result<SqlitePtr> OpenConnection(const std::string& path, bool create) {
   return db;
 }
 
+// Gives the writer connection its settings; errors start with context.
+Status ConfigureWriter(Connection& conn, bool in_memory, const std::string& context) {
+  // WAL: readers do not block the writer; synchronous=FULL syncs the WAL at every commit, so an
+  // acknowledged transaction is durable (DESIGN.md §5), not merely consistent as with NORMAL.
+  std::vector<Row> mode = TRY_CONTEXT(conn.Query("PRAGMA journal_mode = WAL", {}, 1), context);
+  std::string journal = mode.empty() ? "" : mode.front().Text(0).value_or("");
+  if (journal != (in_memory ? "memory" : "wal")) {
+    return Fail(ErrorCode::kDatabase,
+                context + ": cannot switch to WAL journal mode (got \"" + journal + "\")");
+  }
+  TRY_CONTEXT(conn.Execute("PRAGMA synchronous = FULL", {}), context);
+  TRY_CONTEXT(conn.Execute("PRAGMA foreign_keys = ON", {}), context);
+  std::vector<Row> fk = TRY_CONTEXT(conn.Query("PRAGMA foreign_keys", {}, 1), context);
+  if (fk.empty() || fk.front().Int(0).value_or(0) != 1) {
+    return Fail(ErrorCode::kDatabase, context + ": cannot enable foreign keys");
+  }
+  return Ok();
+}
+
 // The Database OpenSqlite returns.
 //
 // Writes go through one writer connection with group commit: a transaction is queued, and
@@ -410,6 +474,7 @@ class SqliteDatabase final : public Database {
       return changes;
     }
     Lock lock(*this);
+    TRY(EnsureNoTransactionLeft());
     return writer_.Execute(sql, params);
   }
 
@@ -421,6 +486,7 @@ class SqliteDatabase final : public Database {
       if (TRY(reader.conn().ReadOnly(sql))) return reader.conn().Query(sql, params, max_rows);
     } else {
       Lock lock(*this);
+      TRY(EnsureNoTransactionLeft());
       if (TRY(writer_.ReadOnly(sql))) return writer_.Query(sql, params, max_rows);
     }
     // A statement that writes (INSERT ... RETURNING): durable before its rows are returned.
@@ -480,6 +546,10 @@ class SqliteDatabase final : public Database {
   void SetBeforeGroupCommitForTesting(std::function<void()> hook) {
     Lock lock(*this);
     before_group_commit_for_testing_ = std::move(hook);
+  }
+  void SetRollbacksFailForTesting(bool fail) {
+    Lock lock(*this);
+    writer_.set_fail_rollbacks_for_testing(fail);
   }
 
  private:
@@ -576,7 +646,7 @@ class SqliteDatabase final : public Database {
       // Not rolled back, the group's writes would stay in the open transaction, to fail every
       // later BEGIN or to be committed by a later group. The statement is run without the
       // statement cache, which could allocate.
-      if (writer_.InTransaction()) writer_.RollbackNoThrow();
+      if (writer_.InTransaction()) writer_.Rollback();
       throw;
     }
   }
@@ -590,14 +660,21 @@ class SqliteDatabase final : public Database {
         p.status = Fail(ErrorCode::kInternal, "the transaction function threw");
       }
     };
-    if (batch.size() == 1) {
-      run(*batch.front(), 0);
-      return;
-    }
     auto fail_all = [&](const Error& e) {
       for (Pending* p : batch)
         if (p->status.has_value() && !p->exception) p->status = std::unexpected(e);
     };
+    if (auto usable = EnsureNoTransactionLeft(); !usable) {
+      fail_all(usable.error());
+      return;
+    }
+    if (batch.size() == 1) {
+      run(*batch.front(), 0);
+      // Its rollback failed (a success has committed): close the transaction now, not at the
+      // next write, so that the write lock is not held meanwhile.
+      if (writer_.InTransaction()) static_cast<void>(EnsureNoTransactionLeft());
+      return;
+    }
     if (auto begun = writer_.Execute("BEGIN IMMEDIATE", {}); !begun) {
       fail_all(begun.error().WithContext("cannot begin a transaction"));
       return;
@@ -611,14 +688,45 @@ class SqliteDatabase final : public Database {
                                        : p->status.error());
         return;
       }
+      if (writer_.rollback_failed()) {
+        // p failed and its savepoint could not be rolled back: its writes may be part of the
+        // group now, and committing the others would make them durable. The group goes whole.
+        Status undone = EnsureNoTransactionLeft();
+        Error e(ErrorCode::kDatabase,
+                "another transaction in the same group commit could not be rolled back, so the "
+                "whole group was rolled back");
+        fail_all(undone ? e : undone.error());
+        return;
+      }
     }
     if (before_group_commit_for_testing_) before_group_commit_for_testing_();
     // Nothing may throw once COMMIT has succeeded: DoTransaction would report the committed
     // transactions as failed.
     if (auto committed = writer_.Execute("COMMIT", {}); !committed) {
-      if (writer_.InTransaction()) static_cast<void>(writer_.Execute("ROLLBACK", {}));
+      // A failed COMMIT may leave the transaction open (a deferred constraint, SQLITE_BUSY).
+      static_cast<void>(EnsureNoTransactionLeft());
       fail_all(committed.error().WithContext("cannot commit"));
     }
+  }
+
+  // Makes sure the writer is outside any transaction before it is used, or says why it cannot
+  // be. A transaction can be left open by a ROLLBACK that failed; left so, every later BEGIN
+  // would fail until restart, and a statement run outside a transaction would join it. It is
+  // rolled back, and if SQLite still reports it open (sqlite3_get_autocommit() == 0), the writer
+  // connection is replaced: closing the old one rolls the transaction back. The caller holds
+  // the writer lock.
+  Status EnsureNoTransactionLeft() {
+    if (!writer_.InTransaction() && !writer_.rollback_failed()) return Ok();
+    if (writer_.Rollback()) return Ok();
+    const std::string context =
+        "a transaction could not be rolled back and the database cannot be reopened";
+    // Another connection to ":memory:" would be another, empty, database.
+    if (in_memory_) return Fail(ErrorCode::kDatabase, context);
+    SqlitePtr db = TRY_CONTEXT(OpenConnection(path_, /*create=*/false), context);
+    Connection fresh(std::move(db));
+    TRY(ConfigureWriter(fresh, /*in_memory=*/false, context));
+    writer_.Replace(std::move(fresh));
+    return Ok();
   }
 
   Result<Reader> AcquireReader() {
@@ -790,6 +898,12 @@ void SetBeforeGroupCommitForTesting(Database& db, std::function<void()> hook) {
   sqlite->SetBeforeGroupCommitForTesting(std::move(hook));
 }
 
+void SetRollbacksFailForTesting(Database& db, bool fail) {
+  auto* sqlite = dynamic_cast<SqliteDatabase*>(&db);
+  CHECK_MSG(sqlite != nullptr, "SetRollbacksFailForTesting needs a database from OpenSqlite");
+  sqlite->SetRollbacksFailForTesting(fail);
+}
+
 Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
                                              std::span<const Migration> migrations) {
   TRY(ValidateMigrations(migrations));
@@ -803,22 +917,7 @@ Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
 
   auto database = std::make_unique<SqliteDatabase>(path, in_memory, std::move(db));
   Connection& conn = database->writer();
-  const std::string context = "cannot open database " + path;
-
-  // WAL: readers do not block the writer; synchronous=FULL syncs the WAL at every commit, so an
-  // acknowledged transaction is durable (DESIGN.md §5), not merely consistent as with NORMAL.
-  std::vector<Row> mode = TRY_CONTEXT(conn.Query("PRAGMA journal_mode = WAL", {}, 1), context);
-  std::string journal = mode.empty() ? "" : mode.front().Text(0).value_or("");
-  if (journal != (in_memory ? "memory" : "wal")) {
-    return Fail(ErrorCode::kDatabase,
-                context + ": cannot switch to WAL journal mode (got \"" + journal + "\")");
-  }
-  TRY_CONTEXT(conn.Execute("PRAGMA synchronous = FULL", {}), context);
-  TRY_CONTEXT(conn.Execute("PRAGMA foreign_keys = ON", {}), context);
-  std::vector<Row> fk = TRY_CONTEXT(conn.Query("PRAGMA foreign_keys", {}, 1), context);
-  if (fk.empty() || fk.front().Int(0).value_or(0) != 1) {
-    return Fail(ErrorCode::kDatabase, context + ": cannot enable foreign keys");
-  }
+  TRY(ConfigureWriter(conn, in_memory, "cannot open database " + path));
 
   TRY(Migrate(conn, path, migrations));
   return std::unique_ptr<Database>(std::move(database));

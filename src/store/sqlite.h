@@ -35,7 +35,9 @@ struct Migration {
 // and single INSERT/UPDATE/DELETE/REPLACE statements, each run as a transaction) go through one
 // writer connection with group commit: transactions that arrive while another batch commits run
 // together in one SQLite transaction, each in its own savepoint, and share one fdatasync; each
-// still succeeds or fails alone, and none returns before the commit is durable. A transaction
+// still succeeds or fails alone, and none returns before the commit is durable. (Only when a
+// failed one cannot be rolled back to its savepoint does the whole group fail and roll back,
+// so that no write of a failed transaction becomes durable.) A transaction
 // function may therefore run on another caller's thread while its own caller waits. Reads run on
 // up to four reader connections and see the last committed state without waiting for the
 // writer; a statement passed to Query that writes (INSERT ... RETURNING) goes to the writer.

@@ -22,4 +22,9 @@ size_t QueuedTransactionsForTesting(Database& db);
 // system_error). An empty function removes it. Thread-safe (waits for the running group).
 void SetBeforeGroupCommitForTesting(Database& db, std::function<void()> hook);
 
+// While fail is true, every ROLLBACK and ROLLBACK TO on db's writer connection reports failure
+// without running, and leaves the transaction open, as a rollback that fails (an I/O error) may.
+// Thread-safe (waits for the running group).
+void SetRollbacksFailForTesting(Database& db, bool fail);
+
 }  // namespace autoseal::store

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <future>
 #include <memory>
 #include <new>
@@ -77,6 +78,23 @@ class SqliteTest : public ::testing::Test {
     return (*row)->Int(0).value_or(-1);
   }
 
+  // Reopens the database (its previous Database must be gone) and expects the serials in
+  // present to be in certs and those in absent not: what was durable.
+  void ExpectDurable(std::span<const Migration> migrations,
+                     std::initializer_list<std::string_view> present,
+                     std::initializer_list<std::string_view> absent) {
+    auto db = Open(migrations);
+    ASSERT_NE(db, nullptr);
+    for (std::string_view serial : present) {
+      auto row = db->QueryRow("SELECT 1 FROM certs WHERE serial = ?", {std::string(serial)});
+      EXPECT_TRUE(row.has_value() && row->has_value()) << serial << " is not durable";
+    }
+    for (std::string_view serial : absent) {
+      auto row = db->QueryRow("SELECT 1 FROM certs WHERE serial = ?", {std::string(serial)});
+      EXPECT_TRUE(row.has_value() && !row->has_value()) << serial << " is durable";
+    }
+  }
+
   std::filesystem::path dir_;
   std::string path_;
 };
@@ -141,11 +159,17 @@ std::optional<std::vector<Status>> RunAsOneGroup(
   return shared->statuses;
 }
 
-// Whether a row with this serial is in certs.
-bool HasSerial(Database& db, const std::string& serial) {
-  auto row = db.QueryRow("SELECT 1 FROM certs WHERE serial = ?", {serial});
-  EXPECT_TRUE(row.has_value()) << row.error().message();
-  return row.has_value() && row->has_value();
+// Returns a PRAGMA's value on the writer connection (a transaction function runs there; a
+// plain Query goes to a reader), or -1.
+int64_t WriterPragma(Database& db, const std::string& pragma) {
+  int64_t value = -1;
+  Status read = db.Transaction([&](Database& tx) -> Status {
+    auto row = TRY(tx.QueryRow("PRAGMA " + pragma));
+    if (row) value = row->Int(0).value_or(-1);
+    return Ok();
+  });
+  EXPECT_TRUE(read.has_value()) << read.error().message();
+  return value;
 }
 
 Status Insert(Database& tx, const std::string& serial) {
@@ -677,13 +701,109 @@ TEST_F(SqliteTest, ExceptionInTheGroupCommitFailsTheGroupAndLaterTransactionsCom
   EXPECT_TRUE(alone);
 
   db.reset();
-  auto reopened = Open(kSchemaV1);
-  ASSERT_NE(reopened, nullptr);
-  EXPECT_FALSE(HasSerial(*reopened, "a"));
-  EXPECT_FALSE(HasSerial(*reopened, "b"));
-  EXPECT_TRUE(HasSerial(*reopened, "c"));
-  EXPECT_TRUE(HasSerial(*reopened, "d"));
-  EXPECT_TRUE(HasSerial(*reopened, "e"));
+  ExpectDurable(kSchemaV1, {"c", "d", "e"}, {"a", "b"});
+}
+
+// A transaction function can make its own rollback fail: RELEASE of its savepoint (named as
+// RunInTransaction names it) merges its writes into the enclosing transaction, and the later
+// ROLLBACK TO finds no savepoint.
+Status InsertThenFailWithoutRollback(Database& tx, const std::string& serial) {
+  TRY(Insert(tx, serial));
+  TRY(tx.Execute("RELEASE autoseal_1"));
+  return Fail(ErrorCode::kInvalidArgument, "refused");
+}
+
+// A nested transaction that fails and cannot be rolled back takes the enclosing one down with
+// it, even when the enclosing function ignores the failure: its writes never become durable.
+TEST_F(SqliteTest, NestedTransactionWhoseRollbackFailsFailsTheEnclosingOne) {
+  {
+    auto db = Open(kSchemaV1);
+    ASSERT_NE(db, nullptr);
+    Status inner = Ok();
+    Status outer = db->Transaction([&](Database& tx) -> Status {
+      TRY(Insert(tx, "outer"));
+      inner = tx.Transaction(
+          [](Database& nested) { return InsertThenFailWithoutRollback(nested, "inner"); });
+      return Ok();  // ignores the nested failure, as a caller retrying another way would
+    });
+    EXPECT_FALSE(inner.has_value());
+    EXPECT_FALSE(outer.has_value());
+    EXPECT_TRUE(db->Transaction([](Database& tx) { return Insert(tx, "next"); }).has_value());
+  }
+  ExpectDurable(kSchemaV1, {"next"}, {"inner", "outer"});
+}
+
+// When one member of a group commit fails and its rollback fails too, the whole group is rolled
+// back and every member fails: none of it is durable, and the next group commits normally.
+TEST_F(SqliteTest, GroupMemberWhoseRollbackFailsRollsBackTheWholeGroup) {
+  std::shared_ptr<Database> db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  auto group = RunAsOneGroup(
+      db, {[](Database& tx) { return Insert(tx, "ok-before"); },
+           [](Database& tx) { return InsertThenFailWithoutRollback(tx, "failed"); },
+           [](Database& tx) { return Insert(tx, "ok-after"); }});
+  ASSERT_TRUE(group.has_value()) << "a member of the group never returned";
+  for (const Status& status : *group) EXPECT_FALSE(status.has_value());
+
+  auto next = RunAsOneGroup(db, {[](Database& tx) { return Insert(tx, "next-1"); },
+                                 [](Database& tx) { return Insert(tx, "next-2"); }});
+  ASSERT_TRUE(next.has_value()) << "a member of the next group never returned";
+  for (const Status& status : *next) EXPECT_TRUE(status.has_value()) << status.error().message();
+
+  db.reset();
+  ExpectDurable(kSchemaV1, {"next-1", "next-2"}, {"ok-before", "failed", "ok-after"});
+}
+
+// A ROLLBACK that fails and leaves the writer inside its transaction (simulated by a test seam)
+// neither makes the failed transaction durable nor blocks later ones: the writer connection is
+// replaced.
+TEST_F(SqliteTest, FailedRollbackLeavingTheTransactionOpenDoesNotBlockLaterTransactions) {
+  {
+    auto db = Open(kSchemaV1);
+    ASSERT_NE(db, nullptr);
+    SetRollbacksFailForTesting(*db, true);
+    Status failed = db->Transaction([](Database& tx) -> Status {
+      TRY(Insert(tx, "failed"));
+      return Fail(ErrorCode::kInvalidArgument, "refused");
+    });
+    EXPECT_FALSE(failed.has_value());
+    SetRollbacksFailForTesting(*db, false);
+    Status next = db->Transaction([](Database& tx) { return Insert(tx, "next"); });
+    EXPECT_TRUE(next.has_value()) << next.error().message();
+    EXPECT_TRUE(db->Execute("INSERT INTO certs (serial) VALUES ('lone')").has_value());
+    // The replacement writer keeps the durable settings.
+    EXPECT_EQ(WriterPragma(*db, "synchronous"), 2);  // FULL
+    EXPECT_EQ(WriterPragma(*db, "foreign_keys"), 1);
+  }
+  ExpectDurable(kSchemaV1, {"next", "lone"}, {"failed"});
+}
+
+// The same after a group's COMMIT fails (a deferred foreign key that one member leaves dangling)
+// and the ROLLBACK that follows fails too.
+TEST_F(SqliteTest, FailedRollbackAfterAFailedGroupCommitDoesNotBlockLaterTransactions) {
+  const Migration deferred[] = {
+      kSchemaV1[0],
+      {2, "CREATE TABLE notes (cert_id INTEGER NOT NULL REFERENCES certs(id) "
+          "DEFERRABLE INITIALLY DEFERRED);"}};
+  {
+    std::shared_ptr<Database> db = Open(deferred);
+    ASSERT_NE(db, nullptr);
+    SetRollbacksFailForTesting(*db, true);
+    auto group = RunAsOneGroup(
+        db, {[](Database& tx) { return Insert(tx, "ok"); },
+             [](Database& tx) { return tx.Execute("INSERT INTO notes (cert_id) VALUES (999)"); }});
+    ASSERT_TRUE(group.has_value()) << "a member of the group never returned";
+    for (const Status& status : *group) EXPECT_FALSE(status.has_value());
+    SetRollbacksFailForTesting(*db, false);
+    auto next = RunAsOneGroup(db, {[](Database& tx) { return Insert(tx, "next-1"); },
+                                   [](Database& tx) { return Insert(tx, "next-2"); }});
+    ASSERT_TRUE(next.has_value()) << "a member of the next group never returned";
+    for (const Status& status : *next) EXPECT_TRUE(status.has_value()) << status.error().message();
+  }
+  ExpectDurable(deferred, {"next-1", "next-2"}, {"ok"});
+  auto db = Open(deferred);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(Count(*db, "notes"), 0);
 }
 
 }  // namespace
