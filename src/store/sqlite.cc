@@ -30,6 +30,15 @@ constexpr int kBusyTimeoutMs = 5000;
 // text dynamically.
 constexpr size_t kMaxCachedStatements = 256;
 constexpr size_t kMaxSqlExcerpt = 80;
+// The WAL is checkpointed into the database once it holds this many pages (SQLite's own
+// auto-checkpoint threshold, about 4 MiB with 4 KiB pages).
+constexpr int kCheckpointPages = 1000;
+// When a checkpoint has copied the whole WAL back and a writer starts it over, SQLite cuts the
+// file down to this size. Without a limit it keeps its largest size for good (a probe saw 42 MB
+// after a burst with long reads). Four checkpoints' worth: a WAL that only ever reaches the
+// checkpoint threshold is never cut (no truncate-then-grow at each restart), one that a burst or a
+// long reader made larger shrinks back.
+constexpr int64_t kJournalSizeLimit = 16 * 1024 * 1024;
 
 struct SqliteCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -166,6 +175,8 @@ class Connection {
                         Execute("RELEASE " + savepoint, {}).has_value();
     if (!undone && InTransaction()) rollback_failed_ = true;
   }
+
+  sqlite3* handle() { return db_.get(); }
 
   // Whether a rollback failed inside the open transaction: it holds writes that some caller was
   // told failed, so it must not commit.
@@ -440,6 +451,8 @@ Status ConfigureWriter(Connection& conn, bool in_memory, const std::string& cont
   if (fk.empty() || fk.front().Int(0).value_or(0) != 1) {
     return Fail(ErrorCode::kDatabase, context + ": cannot enable foreign keys");
   }
+  TRY_CONTEXT(conn.Query("PRAGMA journal_size_limit = " + std::to_string(kJournalSizeLimit), {}, 1),
+              context);
   return Ok();
 }
 
@@ -461,6 +474,11 @@ class SqliteDatabase final : public Database {
       : path_(std::move(path)), in_memory_(in_memory), writer_(std::move(db)) {}
 
   Connection& writer() { return writer_; }
+
+  // Replaces SQLite's auto-checkpoint on the writer (run inside COMMIT, so inside the group's
+  // leader, which every member waits for) with CheckpointIfDue, run after the members have their
+  // answers. Called again for a replacement writer connection.
+  void TakeOverCheckpoints() { sqlite3_wal_hook(writer_.handle(), &OnWalCommit, this); }
 
  protected:
   Result<int64_t> DoExecute(std::string_view sql, std::span<const Value> params) override {
@@ -525,6 +543,7 @@ class SqliteDatabase final : public Database {
           end_turn.failure = std::current_exception();
         }
       }
+      CheckpointIfDue();
       queue_lock.lock();
     }
     queue_lock.unlock();
@@ -582,6 +601,33 @@ class SqliteDatabase final : public Database {
       db.queue_cv_.notify_all();
     }
   };
+
+  // SQLite calls this after each commit on the writer with the WAL's size in pages.
+  static int OnWalCommit(void* self, sqlite3*, const char*, int pages) {
+    static_cast<SqliteDatabase*>(self)->wal_pages_.store(pages, std::memory_order_relaxed);
+    return SQLITE_OK;
+  }
+
+  // Checkpoints the WAL once it has reached kCheckpointPages, as SQLite's auto-checkpoint would,
+  // but called by a leader after its turn has ended: the members it committed already have their
+  // answers, so only the leader's own caller waits for it (and the next group's leader, for the
+  // writer lock, as it waited for the auto-checkpoint). PASSIVE, like the auto-checkpoint: it
+  // copies what no reader still needs and waits for nobody. Durability is
+  // unchanged: the commits were synced to the WAL before anyone was answered, and the checkpoint
+  // syncs (synchronous=FULL) before the WAL can be reused.
+  void CheckpointIfDue() noexcept {
+    if (wal_pages_.load(std::memory_order_relaxed) < kCheckpointPages) return;
+    try {
+      Lock lock(*this);
+      if (wal_pages_.load(std::memory_order_relaxed) < kCheckpointPages) return;  // done by another
+      wal_pages_.store(0, std::memory_order_relaxed);
+      sqlite3_wal_checkpoint_v2(writer_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr);
+    } catch (...) {
+      // Taking the lock failed (a mutex's system_error): the commits are safe in the WAL, and
+      // the next commit's leader tries again.
+    }
+  }
 
   // What an exception says, for an error message.
   static std::string Describe(const std::exception_ptr& e) {
@@ -726,6 +772,7 @@ class SqliteDatabase final : public Database {
     Connection fresh(std::move(db));
     TRY(ConfigureWriter(fresh, /*in_memory=*/false, context));
     writer_.Replace(std::move(fresh));
+    TakeOverCheckpoints();
     return Ok();
   }
 
@@ -776,6 +823,7 @@ class SqliteDatabase final : public Database {
   std::atomic<std::thread::id> holder_;
   Connection writer_;
   std::function<void()> before_group_commit_for_testing_;  // guarded by writer_mu_
+  std::atomic<int> wal_pages_{0};  // the WAL's size after the writer's last commit
 
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
@@ -918,6 +966,7 @@ Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
   auto database = std::make_unique<SqliteDatabase>(path, in_memory, std::move(db));
   Connection& conn = database->writer();
   TRY(ConfigureWriter(conn, in_memory, "cannot open database " + path));
+  database->TakeOverCheckpoints();
 
   TRY(Migrate(conn, path, migrations));
   return std::unique_ptr<Database>(std::move(database));

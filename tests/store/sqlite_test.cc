@@ -1,6 +1,7 @@
 #include "store/sqlite.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -804,6 +805,43 @@ TEST_F(SqliteTest, FailedRollbackAfterAFailedGroupCommitDoesNotBlockLaterTransac
   auto db = Open(deferred);
   ASSERT_NE(db, nullptr);
   EXPECT_EQ(Count(*db, "notes"), 0);
+}
+
+// The writer limits the WAL file's size, and keeps SQLite's durable setting for WAL mode.
+TEST_F(SqliteTest, WriterLimitsTheWalSize) {
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(WriterPragma(*db, "journal_size_limit"), 16 * 1024 * 1024);
+  EXPECT_EQ(WriterPragma(*db, "synchronous"), 2);  // FULL
+}
+
+// A WAL that grew while a long read kept it from being checkpointed shrinks back once the read
+// ends and the WAL is checkpointed and started over (it used to keep its largest size for good).
+TEST_F(SqliteTest, WalGrownDuringALongReadShrinksAfterwards) {
+  auto db = Open(kSchemaV1);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Execute("INSERT INTO certs (serial) VALUES ('first')").has_value());
+  // A read transaction on a connection of its own, as another process's long query would hold.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> reader(raw, &sqlite3_close);
+  ASSERT_EQ(sqlite3_exec(reader.get(), "BEGIN; SELECT COUNT(*) FROM certs;", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  constexpr int kMiB = 1024 * 1024;
+  for (int i = 0; i < 24; ++i) {
+    ASSERT_TRUE(db->Execute("INSERT INTO certs (serial, der) VALUES (?, zeroblob(?))",
+                            {"big" + std::to_string(i), int64_t{kMiB}})
+                    .has_value());
+  }
+  const std::string wal = path_ + "-wal";
+  ASSERT_GT(std::filesystem::file_size(wal), 24u * kMiB);
+  ASSERT_EQ(sqlite3_exec(reader.get(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  // The first commit's checkpoint copies the WAL back; the second starts the WAL over.
+  for (const char* serial : {"after-1", "after-2"})
+    ASSERT_TRUE(db->Execute("INSERT INTO certs (serial) VALUES (?)", {serial}).has_value());
+  EXPECT_LE(std::filesystem::file_size(wal), 16u * kMiB);
+  EXPECT_EQ(Count(*db, "certs"), 27);
 }
 
 }  // namespace
