@@ -70,7 +70,7 @@ inline void LineStart(ByteView body, size_t at, BodyScan& scan) {
 
 // A line ends at the LF at lf (its length counted with any CR, which errs on the safe side).
 inline void LineEnd(ByteView body, size_t lf, bool bare, size_t& line_start, BodyScan& scan) {
-  scan.bare_lf_count += bare;
+  if (bare) ++scan.bare_lf_count;
   if (lf - line_start > kMaxLine) scan.seven_bit_lines = false;
   line_start = lf + 1;
   LineStart(body, line_start, scan);
@@ -97,6 +97,7 @@ __attribute__((target("avx2"))) size_t ScanAvx2(ByteView body, size_t& line_star
   const __m256i zero = _mm256_setzero_si256();
   __m256i high = zero, nul = zero;
   uint32_t prev_cr = 0;  // bit 0: the byte before this block is CR
+  uint32_t bare_cr = 0;  // non-zero once a CR was followed by something other than LF
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
@@ -104,11 +105,10 @@ __attribute__((target("avx2"))) size_t ScanAvx2(ByteView body, size_t& line_star
     nul = _mm256_or_si256(nul, _mm256_cmpeq_epi8(v, zero));
     uint32_t lf = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, lf_v)));
     const uint32_t cr = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, cr_v)));
+    // The CRs of this block but the last, and the previous block's last, not before an LF.
+    bare_cr |= (cr & ~(lf >> 1) & 0x7fffffffu) | (prev_cr & ~lf);
     const uint32_t after_cr = (cr << 1) | prev_cr;
     prev_cr = cr >> 31;
-    // A CR whose next byte (in this block, or the first of the next) is not LF is bare.
-    const uint32_t next_lf = (lf >> 1) | (i + 32 < n && p[i + 32] == '\n' ? 1u << 31 : 0);
-    if ((cr & ~next_lf) != 0) scan.seven_bit_lines = false;
     while (lf != 0) {
       const unsigned bit = static_cast<unsigned>(__builtin_ctz(lf));
       LineEnd(body, i + bit, (after_cr & (1u << bit)) == 0, line_start, scan);
@@ -116,7 +116,8 @@ __attribute__((target("avx2"))) size_t ScanAvx2(ByteView body, size_t& line_star
     }
     if (i + 32 - line_start > kMaxLine) scan.seven_bit_lines = false;
   }
-  if (_mm256_movemask_epi8(high) != 0 || _mm256_movemask_epi8(nul) != 0)
+  if (prev_cr != 0 && (i == n || p[i] != '\n')) bare_cr = 1;  // the last block's last CR
+  if (_mm256_movemask_epi8(high) != 0 || _mm256_movemask_epi8(nul) != 0 || bare_cr != 0)
     scan.seven_bit_lines = false;
   return i;
 }
