@@ -17,7 +17,9 @@ enum class DigestAlgorithm { kNone, kSha1, kSha256, kSha384, kSha512, kSm3 };
 std::string_view DigestName(DigestAlgorithm alg);  // "SHA-256", "SM3", ...
 Result<DigestAlgorithm> ParseDigestName(std::string_view name);  // "sha256", "SHA-256", "sm3"
 size_t DigestSize(DigestAlgorithm alg);
-// The OpenSSL method (nullptr for kNone). For crypto/, x509/ and other OpenSSL-facing code.
+// The OpenSSL method (nullptr for kNone), fetched from the provider once per process (OpenSSL
+// 3.0 fetches a legacy EVP_sha256() again on every init). For crypto/, x509/ and other
+// OpenSSL-facing code.
 const EVP_MD* EvpMd(DigestAlgorithm alg);
 
 // One-shot digest of data.

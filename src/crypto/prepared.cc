@@ -42,26 +42,19 @@ Result<Bytes> PreparedSigner::Sign(ByteView data) const {
   return sig;
 }
 
-namespace {
-struct EvpMdDeleter {
-  void operator()(EVP_MD* md) const { EVP_MD_free(md); }
-};
-}  // namespace
-
 struct PreparedVerifier::State {
   DigestAlgorithm digest;
   bool ecdsa = false;
   size_t ecdsa_field_bytes = 0;  // ECDSA: bytes per integer of the r||s form
   // Every key but P-256: the EVP context copied per verification.
   DigestContext prototype;
-  // P-256: the digest fetched once (a legacy EVP_sha256() is fetched again on every init).
+  // P-256: hashed with EvpMd (fetched once per process), then checked by P256Verifier.
   std::unique_ptr<internal::P256Verifier> p256;
-  std::unique_ptr<EVP_MD, EvpMdDeleter> md;
 
   Status VerifyP256(ByteView data, const std::optional<internal::P256Signature>& sig) const {
     unsigned char hash[EVP_MAX_MD_SIZE];
     unsigned int hash_len = 0;
-    if (sig && EVP_Digest(data.data(), data.size(), hash, &hash_len, md.get(), nullptr) != 1)
+    if (sig && EVP_Digest(data.data(), data.size(), hash, &hash_len, EvpMd(digest), nullptr) != 1)
       return Fail(OpenSslError("digest failed"));
     if (!sig || !p256->Verify(ByteView(hash, hash_len), *sig))
       return Fail(ErrorCode::kCrypto, "signature does not verify");
@@ -86,8 +79,6 @@ Result<std::shared_ptr<const PreparedVerifier>> PreparedVerifier::Create(const P
     state->ecdsa_field_bytes = static_cast<size_t>(key.Bits() + 7) / 8;
     if (auto p256 = internal::P256Verifier::Create(key, table_policy)) {
       state->p256 = std::move(*p256);
-      state->md.reset(EVP_MD_fetch(nullptr, EVP_MD_get0_name(EvpMd(state->digest)), nullptr));
-      if (!state->md) return Fail(OpenSslError("EVP_MD_fetch"));
       return std::shared_ptr<const PreparedVerifier>(new PreparedVerifier(std::move(state)));
     } else if (p256.error().code() != ErrorCode::kUnsupported) {
       return Fail(p256.error());
