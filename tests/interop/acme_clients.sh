@@ -279,7 +279,7 @@ CBE=(--non-interactive --server "$S" --config-dir cbe/config --work-dir cbe/work
 cb_noeab() { ! cbot register "${CBE[@]}" --agree-tos -m a@eab.example >cb-noeab.log 2>&1 && grep -qi 'external account binding' cb-noeab.log; }
 check "certbot without EAB is refused (external account binding required)" cb_noeab
 check "certbot with EAB registers" \
-  cbot register "${CBE[@]}" --agree-tos -m a@eab.example --eab-kid kid-certbot --eab-hmac-key "$HMAC1"
+  cbot register "${CBE[@]}" --agree-tos -m a@eab.example --eab-kid kid-certbot --eab-hmac-key="$HMAC1"
 check "certbot EAB account obtains eab1.example" \
   cbot certonly "${CBE[@]}" "${CB_HTTP[@]}" -d eab1.example
 L=cbe/config/live/eab1.example
@@ -289,12 +289,12 @@ lego_refused() { ! lgo "$@" >lego-noeab.log 2>&1 && grep -qi 'external account b
 check "lego without EAB is refused (external account binding required)" \
   lego_refused "${LGE[@]}" --domains eab2.example --http --http.port 127.0.0.1:$HTTP_PORT run
 check "lego with EAB obtains eab2.example" \
-  lgo "${LGE[@]}" --eab --kid kid-lego --hmac "$HMAC2" --domains eab2.example \
+  lgo "${LGE[@]}" --eab --kid kid-lego --hmac="$HMAC2" --domains eab2.example \
   --http --http.port 127.0.0.1:$HTTP_PORT run
 split_bundle lego-eab/certificates/eab2.example.crt eab2
 check "lego EAB: chain verifies" verify_chain eab2.leaf.pem eab2.chain.pem
 check "an EAB key binds only once" \
-  sh -c "! REQUESTS_CA_BUNDLE=$WORK/roots.pem certbot register --non-interactive --server '$S' --config-dir cbe2/config --work-dir cbe2/work --logs-dir cbe2/logs --agree-tos -m b@eab.example --eab-kid kid-certbot --eab-hmac-key '$HMAC1' >/dev/null 2>&1"
+  sh -c "! REQUESTS_CA_BUNDLE=$WORK/roots.pem certbot register --non-interactive --server '$S' --config-dir cbe2/config --work-dir cbe2/work --logs-dir cbe2/logs --agree-tos -m b@eab.example --eab-kid kid-certbot --eab-hmac-key='$HMAC1' >/dev/null 2>&1"
 stop_server
 check "server log has no internal errors" sh -c "! grep -qi 'internal error\|exception in handler' serve.log"
 
